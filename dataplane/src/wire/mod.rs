@@ -35,7 +35,8 @@ pub enum Error {
     Ipv4BadTotalLength,
     /// IPv4 header checksum does not verify.
     Ipv4BadChecksum,
-    /// IPv6 Payload Length larger than the buffer (or zero: jumbograms are not supported).
+    /// IPv6 Payload Length larger than the buffer (jumbograms are not
+    /// supported: a zero Payload Length is read as an empty payload).
     Ipv6BadPayloadLength,
     /// An IPv6 extension header runs past the end of the packet.
     ExtHeaderTruncated,
@@ -43,8 +44,9 @@ pub enum Error {
     ExtHeaderChainTooLong,
     /// An option (Hop-by-Hop / Destination Options) or SRH TLV overruns its header.
     BadOption,
-    /// Routing header whose Hdr Ext Len cannot hold its Last Entry + 1 segments
-    /// (or is odd for an SRH).
+    /// Segment Routing Header whose Hdr Ext Len cannot hold its Last Entry + 1
+    /// segments (an odd Hdr Ext Len is accepted, as Linux does: an SRH with
+    /// an HMAC TLV has one).
     SrhBadLength,
     /// Segments Left greater than Last Entry + 1 would allow.
     SrhSegmentsLeftBeyondLastEntry,
