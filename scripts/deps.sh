@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Install everything srv6d's build, tests and demo need on a fresh Debian 12
+# machine. Idempotent: installs only what is missing, so a second run is quick.
+#
+# Debian: the C toolchain for the XDP program and xsk-rs' vendored libxdp
+# (clang, llvm, m4, libelf, zlib, pkg-config), the tools the namespace tests
+# drive (iproute2, iptables, ethtool, tcpdump, iperf3, ping, procps for sysctl).
+# Python: scapy (an independent packet dissector for interop checks).
+set -euo pipefail
+
+log() { printf 'deps: %s\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+
+APT_PACKAGES=(
+    clang llvm m4 libelf-dev zlib1g-dev pkg-config make
+    iproute2 iptables ethtool tcpdump iperf3 iputils-ping procps kmod
+    python3 python3-pip
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    log "Debian packages present"
+fi
+
+# Python packages go to whichever python3 is first on PATH (the tests call
+# `python3`), so that is the interpreter we check and install into.
+PY_PACKAGES=(scapy)
+PY_MODULES=(scapy)
+py_missing=()
+for i in "${!PY_MODULES[@]}"; do
+    if ! python3 -c "import ${PY_MODULES[$i]}" 2>/dev/null; then
+        py_missing+=("${PY_PACKAGES[$i]}")
+    fi
+done
+if [ "${#py_missing[@]}" -gt 0 ]; then
+    log "installing Python packages: ${py_missing[*]}"
+    if ! python3 -m pip install -q "${py_missing[@]}" 2>/dev/null; then
+        # Debian's system python refuses pip installs without this flag (PEP 668).
+        python3 -m pip install -q --break-system-packages "${py_missing[@]}"
+    fi
+else
+    log "Python packages present"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "deps: cargo not found: srv6d needs a Rust toolchain (rustup, stable >= 1.85) on PATH" >&2
+    exit 1
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+    log "installing cargo-nextest"
+    cargo install --locked cargo-nextest >/dev/null
+fi
+log "ok"
