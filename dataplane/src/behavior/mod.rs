@@ -1,0 +1,460 @@
+//! SRv6 behaviours (RFC 8986) and the per-packet routing decision.
+//!
+//! Like Linux's `seg6_local.c`, every local SID behaviour is one variant of
+//! [`SidBehavior`] carrying its parameters, handled by one function,
+//! dispatched from one `match`; parameters are validated when the snapshot
+//! is built, never per packet. Every outcome is an explicit [`Verdict`]:
+//! forward (egress port and next hop), local, pass to the kernel, or drop
+//! with a named [`DropReason`].
+//!
+//! Entry point: [`process`]. A packet arriving in the underlay (VRF 0, the
+//! WAN side) whose destination is a local SID runs that SID's behaviour;
+//! anything else is routed in the ingress VRF, where a route may forward it,
+//! encapsulate it into an SR policy (H.Encaps / H.Encaps.Red) or deliver it
+//! locally.
+//!
+//! Where this differs from Linux seg6 (each difference is tested):
+//! * End / End.X with Segments Left 0, or with no SRH at all: Linux drops;
+//!   we return [`Verdict::Local`] — RFC 8986 §4.1 S03 says to process the
+//!   upper-layer header, which is how STAMP test packets addressed to a SID
+//!   reach the reflector.
+//! * The Hop Limit is checked and decremented when a packet is forwarded
+//!   (as Linux's `ip6_forward` does), not before the SRH is processed as
+//!   RFC 8986 §4.1 S05 writes it; the packets forwarded are the same, only
+//!   the check for a packet whose next SID is local to this router differs.
+//! * No ICMPv6 errors are generated: a packet that would trigger one is
+//!   dropped with a reason counter (e.g. `hop_limit_exceeded`).
+
+mod encap;
+mod packet;
+
+pub use encap::{h_encaps, EncapMode, EncapPolicy, FlowLabelMode, PolicyError, MAX_ENCAP_LEN, MAX_SEGMENTS};
+pub use packet::Packet;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::fib::{Adjacency, Fib, NextHop, PortId, RouteAction, VrfId};
+use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::ipv6::{self, Ipv6Packet};
+use crate::wire::ipv6ext::{self, ExtChain};
+use crate::wire::srh::Srh;
+use crate::wire::{Error as WireError, IpProtocol};
+
+/// The underlay VRF: WAN ports, SIDs and the routes toward other SRv6 nodes.
+pub const UNDERLAY: VrfId = 0;
+
+/// How many local SIDs one packet may traverse on this router (e.g. End
+/// followed by End.DT6 of the same node) before it is dropped as a loop.
+pub const MAX_LOCAL_SID_PASSES: u8 = 4;
+
+/// A local SID's behaviour and its parameters (RFC 8986 §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SidBehavior {
+    /// End: advance to the next segment and route it in the underlay.
+    End,
+    /// End.X: advance to the next segment and send it to a fixed adjacency.
+    EndX(Adjacency),
+    /// End.DT4: decapsulate the inner IPv4 packet, route it in `vrf`.
+    EndDT4 { vrf: VrfId },
+    /// End.DT6: decapsulate the inner IPv6 packet, route it in `vrf`.
+    EndDT6 { vrf: VrfId },
+    /// End.DT46: decapsulate an inner IPv4 or IPv6 packet, route it in `vrf`.
+    EndDT46 { vrf: VrfId },
+    /// End.DX4: decapsulate the inner IPv4 packet, send it to the adjacency.
+    EndDX4(Adjacency),
+    /// End.DX6: decapsulate the inner IPv6 packet, send it to the adjacency.
+    EndDX6(Adjacency),
+}
+
+impl SidBehavior {
+    /// The RFC 8986 name (`End.DT6`), as iproute2 prints it.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            SidBehavior::End => "End",
+            SidBehavior::EndX(_) => "End.X",
+            SidBehavior::EndDT4 { .. } => "End.DT4",
+            SidBehavior::EndDT6 { .. } => "End.DT6",
+            SidBehavior::EndDT46 { .. } => "End.DT46",
+            SidBehavior::EndDX4(_) => "End.DX4",
+            SidBehavior::EndDX6(_) => "End.DX6",
+        }
+    }
+}
+
+/// What to do with a packet once it has been processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send the packet (as it now is in the buffer) out of `port`, to the
+    /// neighbour `next_hop` (whose link-layer address the engine resolves).
+    Forward { port: PortId, next_hop: IpAddr },
+    /// For srv6d itself: an upper-layer packet addressed to a local SID or a
+    /// local address (a STAMP test packet, an echo request to a SID).
+    Local,
+    /// Give the packet to the kernel's stack unchanged.
+    PassToKernel,
+    /// Drop the packet and count it under the reason.
+    Drop(DropReason),
+}
+
+/// Why a packet was dropped. [`DropReason::name`] is the counter name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// A header failed validation (the wire error says which and how).
+    Malformed(WireError),
+    /// No route for the destination in the VRF.
+    NoRoute,
+    /// The route says to discard.
+    Blackhole,
+    /// IPv6 Hop Limit would reach 0 on forwarding.
+    HopLimitExceeded,
+    /// IPv4 TTL would reach 0 on forwarding.
+    TtlExceeded,
+    /// Not enough headroom in the buffer to prepend the encapsulation.
+    NoHeadroom,
+    /// The encapsulated packet would exceed the IPv6 Payload Length limit.
+    PacketTooBig,
+    /// End.DT* / End.DX* received a packet whose SRH still has segments left
+    /// (RFC 8986 §4.4 S02: the SID must be the last one).
+    SrhSegmentsLeftNonZero,
+    /// The decapsulating behaviour does not handle the inner protocol
+    /// (e.g. IPv4 inside a packet for an End.DT6 SID).
+    InnerProtocolMismatch,
+    /// The outer packet is a fragment; decapsulation would need reassembly.
+    OuterFragmented,
+    /// More than [`MAX_LOCAL_SID_PASSES`] local SIDs in a row.
+    LocalSidLoop,
+    /// An IPv4 next hop for an IPv6 packet or the other way round.
+    NextHopFamilyMismatch,
+    /// The snapshot names a VRF or policy it does not contain (a bug in the
+    /// snapshot builder: it validates this).
+    InconsistentSnapshot,
+}
+
+impl DropReason {
+    /// The number of distinct reasons: counters can be an array of this size
+    /// indexed by [`DropReason::index`].
+    pub const COUNT: usize = WIRE_ERRORS.len() + 12;
+
+    /// A short, stable, snake_case name for counters and logs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DropReason::Malformed(e) => e.name(),
+            DropReason::NoRoute => "no_route",
+            DropReason::Blackhole => "blackhole",
+            DropReason::HopLimitExceeded => "hop_limit_exceeded",
+            DropReason::TtlExceeded => "ttl_exceeded",
+            DropReason::NoHeadroom => "no_headroom",
+            DropReason::PacketTooBig => "packet_too_big",
+            DropReason::SrhSegmentsLeftNonZero => "srh_segments_left_nonzero",
+            DropReason::InnerProtocolMismatch => "inner_protocol_mismatch",
+            DropReason::OuterFragmented => "outer_fragmented",
+            DropReason::LocalSidLoop => "local_sid_loop",
+            DropReason::NextHopFamilyMismatch => "next_hop_family_mismatch",
+            DropReason::InconsistentSnapshot => "inconsistent_snapshot",
+        }
+    }
+
+    /// A dense index in `0..COUNT`, for per-reason counter arrays.
+    pub fn index(self) -> usize {
+        let w = WIRE_ERRORS.len();
+        match self {
+            DropReason::Malformed(e) => WIRE_ERRORS.iter().position(|x| *x == e).unwrap_or(0),
+            DropReason::NoRoute => w,
+            DropReason::Blackhole => w + 1,
+            DropReason::HopLimitExceeded => w + 2,
+            DropReason::TtlExceeded => w + 3,
+            DropReason::NoHeadroom => w + 4,
+            DropReason::PacketTooBig => w + 5,
+            DropReason::SrhSegmentsLeftNonZero => w + 6,
+            DropReason::InnerProtocolMismatch => w + 7,
+            DropReason::OuterFragmented => w + 8,
+            DropReason::LocalSidLoop => w + 9,
+            DropReason::NextHopFamilyMismatch => w + 10,
+            DropReason::InconsistentSnapshot => w + 11,
+        }
+    }
+
+    /// Every reason, in [`DropReason::index`] order.
+    pub fn all() -> impl Iterator<Item = DropReason> {
+        WIRE_ERRORS.iter().map(|e| DropReason::Malformed(*e)).chain([
+            DropReason::NoRoute,
+            DropReason::Blackhole,
+            DropReason::HopLimitExceeded,
+            DropReason::TtlExceeded,
+            DropReason::NoHeadroom,
+            DropReason::PacketTooBig,
+            DropReason::SrhSegmentsLeftNonZero,
+            DropReason::InnerProtocolMismatch,
+            DropReason::OuterFragmented,
+            DropReason::LocalSidLoop,
+            DropReason::NextHopFamilyMismatch,
+            DropReason::InconsistentSnapshot,
+        ])
+    }
+}
+
+/// Every wire error, for dense drop-counter indices.
+const WIRE_ERRORS: [WireError; 13] = [
+    WireError::Truncated,
+    WireError::BadVersion,
+    WireError::Ipv4BadIhl,
+    WireError::Ipv4BadTotalLength,
+    WireError::Ipv4BadChecksum,
+    WireError::Ipv6BadPayloadLength,
+    WireError::ExtHeaderTruncated,
+    WireError::ExtHeaderChainTooLong,
+    WireError::BadOption,
+    WireError::SrhBadLength,
+    WireError::SrhSegmentsLeftBeyondLastEntry,
+    WireError::UdpBadLength,
+    WireError::Malformed,
+];
+
+impl core::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl From<WireError> for DropReason {
+    fn from(e: WireError) -> Self {
+        DropReason::Malformed(e)
+    }
+}
+
+/// Processes one packet that arrived on a port of `ingress_vrf` and says
+/// where it goes. The packet starts at its IP header; it is rewritten in
+/// place (encapsulated, decapsulated, Hop Limit / TTL decremented).
+#[inline]
+pub fn process(fib: &Fib, ingress_vrf: VrfId, pkt: &mut Packet<'_>) -> Verdict {
+    match pkt.data().first().map(|b| b >> 4) {
+        Some(6) => route_v6(fib, ingress_vrf, pkt, 0),
+        Some(4) => route_v4(fib, ingress_vrf, pkt),
+        Some(_) => Verdict::Drop(DropReason::Malformed(WireError::BadVersion)),
+        None => Verdict::Drop(DropReason::Malformed(WireError::Truncated)),
+    }
+}
+
+/// Validates the IPv6 packet at the start of `pkt`, drops link-layer
+/// padding after it and returns its destination.
+#[inline]
+fn checked_v6(pkt: &mut Packet<'_>) -> Result<Ipv6Addr, DropReason> {
+    let ip = Ipv6Packet::new_checked(pkt.data())?;
+    let (dst, len) = (ip.dst_addr(), ip.total_len());
+    pkt.truncate(len);
+    Ok(dst)
+}
+
+/// Validates the IPv4 packet at the start of `pkt` (header checksum
+/// included, RFC 1812 §5.2.2), drops link-layer padding after it and returns
+/// its destination.
+#[inline]
+fn checked_v4(pkt: &mut Packet<'_>) -> Result<Ipv4Addr, DropReason> {
+    let ip = Ipv4Packet::new_checked(pkt.data())?;
+    if !ip.verify_checksum() {
+        return Err(WireError::Ipv4BadChecksum.into());
+    }
+    let (dst, len) = (ip.dst_addr(), usize::from(ip.total_len()));
+    pkt.truncate(len);
+    Ok(dst)
+}
+
+/// The verdict for a route lookup's result.
+#[inline]
+fn apply_route(fib: &Fib, action: Option<RouteAction>, pkt: &mut Packet<'_>, v6: bool) -> Verdict {
+    match action {
+        None => Verdict::Drop(DropReason::NoRoute),
+        Some(RouteAction::Forward(adj)) if v6 => forward_v6(pkt, adj),
+        Some(RouteAction::Forward(adj)) => forward_v4(pkt, adj),
+        Some(RouteAction::Encap(id)) => encap(fib, id, pkt),
+        Some(RouteAction::Local) => Verdict::Local,
+        Some(RouteAction::Blackhole) => Verdict::Drop(DropReason::Blackhole),
+    }
+}
+
+/// Routes an IPv6 packet in `vrf`: local SID (underlay only), then LPM.
+fn route_v6(fib: &Fib, vrf: VrfId, pkt: &mut Packet<'_>, passes: u8) -> Verdict {
+    let dst = match checked_v6(pkt) {
+        Ok(dst) => dst,
+        Err(reason) => return Verdict::Drop(reason),
+    };
+    if vrf == UNDERLAY {
+        if let Some(sid) = fib.local_sid(&dst) {
+            if passes >= MAX_LOCAL_SID_PASSES {
+                return Verdict::Drop(DropReason::LocalSidLoop);
+            }
+            return local_sid(fib, sid, pkt, passes + 1);
+        }
+    }
+    let Some(table) = fib.vrf(vrf) else {
+        return Verdict::Drop(DropReason::InconsistentSnapshot);
+    };
+    apply_route(fib, table.lookup_v6(dst), pkt, true)
+}
+
+/// Routes an IPv4 packet in `vrf`.
+fn route_v4(fib: &Fib, vrf: VrfId, pkt: &mut Packet<'_>) -> Verdict {
+    let dst = match checked_v4(pkt) {
+        Ok(dst) => dst,
+        Err(reason) => return Verdict::Drop(reason),
+    };
+    let Some(table) = fib.vrf(vrf) else {
+        return Verdict::Drop(DropReason::InconsistentSnapshot);
+    };
+    apply_route(fib, table.lookup_v4(dst), pkt, false)
+}
+
+/// H.Encaps into policy `id`, then route the outer packet in the underlay.
+fn encap(fib: &Fib, id: crate::fib::PolicyId, pkt: &mut Packet<'_>) -> Verdict {
+    let Some(policy) = fib.policy(id) else {
+        return Verdict::Drop(DropReason::InconsistentSnapshot);
+    };
+    if let Err(reason) = h_encaps(pkt, policy) {
+        return Verdict::Drop(reason);
+    }
+    route_v6(fib, UNDERLAY, pkt, 0)
+}
+
+/// Sends an IPv6 packet to an adjacency: Hop Limit check and decrement.
+#[inline]
+fn forward_v6(pkt: &mut Packet<'_>, adj: Adjacency) -> Verdict {
+    let mut ip = Ipv6Packet::new_unchecked(pkt.data_mut());
+    let hop_limit = ip.hop_limit();
+    if hop_limit <= 1 {
+        return Verdict::Drop(DropReason::HopLimitExceeded);
+    }
+    let next_hop = match adj.next_hop {
+        NextHop::V6(a) => a,
+        NextHop::Direct => ip.dst_addr(),
+        NextHop::V4(_) => return Verdict::Drop(DropReason::NextHopFamilyMismatch),
+    };
+    ip.set_hop_limit(hop_limit - 1);
+    Verdict::Forward { port: adj.port, next_hop: IpAddr::V6(next_hop) }
+}
+
+/// Sends an IPv4 packet to an adjacency: TTL check and decrement with an
+/// incremental checksum update (RFC 1624).
+#[inline]
+fn forward_v4(pkt: &mut Packet<'_>, adj: Adjacency) -> Verdict {
+    let mut ip = Ipv4Packet::new_unchecked(pkt.data_mut());
+    let next_hop = match adj.next_hop {
+        NextHop::V4(a) => a,
+        NextHop::Direct => ip.dst_addr(),
+        NextHop::V6(_) => return Verdict::Drop(DropReason::NextHopFamilyMismatch),
+    };
+    if ip.decrement_ttl().is_none() {
+        return Verdict::Drop(DropReason::TtlExceeded);
+    }
+    Verdict::Forward { port: adj.port, next_hop: IpAddr::V4(next_hop) }
+}
+
+/// Runs a local SID's behaviour on a packet whose Destination Address is
+/// that SID. The packet has been checked as an IPv6 packet.
+fn local_sid(fib: &Fib, sid: &SidBehavior, pkt: &mut Packet<'_>, passes: u8) -> Verdict {
+    let chain = {
+        let ip = Ipv6Packet::new_unchecked(pkt.data());
+        match ipv6ext::walk(ip.next_header(), ip.payload()) {
+            Ok(chain) => chain,
+            Err(e) => return Verdict::Drop(e.into()),
+        }
+    };
+    match *sid {
+        SidBehavior::End => end(fib, pkt, &chain, None, passes),
+        SidBehavior::EndX(adj) => end(fib, pkt, &chain, Some(adj), passes),
+        SidBehavior::EndDT4 { vrf } => decap(fib, pkt, &chain, Decap::Table { vrf, v4: true, v6: false }, passes),
+        SidBehavior::EndDT6 { vrf } => decap(fib, pkt, &chain, Decap::Table { vrf, v4: false, v6: true }, passes),
+        SidBehavior::EndDT46 { vrf } => decap(fib, pkt, &chain, Decap::Table { vrf, v4: true, v6: true }, passes),
+        SidBehavior::EndDX4(adj) => decap(fib, pkt, &chain, Decap::Cross { adj, v4: true }, passes),
+        SidBehavior::EndDX6(adj) => decap(fib, pkt, &chain, Decap::Cross { adj, v4: false }, passes),
+    }
+}
+
+/// Validates the SRH at `offset` of the IPv6 payload: lengths, Segments
+/// Left against Last Entry, TLVs (as Linux's `seg6_validate_srh`).
+#[inline]
+fn srh_at(pkt: &Packet<'_>, offset: usize) -> Result<(), DropReason> {
+    let srh = Srh::new_unchecked(&pkt.data()[ipv6::HEADER_LEN + offset..]);
+    srh.check_len()?;
+    srh.check_tlvs()?;
+    Ok(())
+}
+
+/// End and End.X (RFC 8986 §4.1, §4.2).
+fn end(fib: &Fib, pkt: &mut Packet<'_>, chain: &ExtChain, adj: Option<Adjacency>, passes: u8) -> Verdict {
+    let Some(offset) = chain.srh else {
+        // No SRH: upper-layer header processing (RFC 8986 §4.1.1).
+        return Verdict::Local;
+    };
+    if let Err(reason) = srh_at(pkt, offset) {
+        return Verdict::Drop(reason);
+    }
+    let data = pkt.data_mut();
+    let (head, rest) = data.split_at_mut(ipv6::HEADER_LEN + offset);
+    let mut srh = Srh::new_unchecked(rest);
+    let segments_left = srh.segments_left();
+    if segments_left == 0 {
+        // S02-S03: stop processing the SRH, process the next header.
+        return Verdict::Local;
+    }
+    let next = segments_left - 1;
+    srh.set_segments_left(next);
+    let mut ip = Ipv6Packet::new_unchecked(head);
+    ip.set_dst_bytes(srh.segment_bytes(usize::from(next)));
+    match adj {
+        Some(adj) => forward_v6(pkt, adj),
+        None => route_v6(fib, UNDERLAY, pkt, passes),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Decap {
+    /// End.DT4 / End.DT6 / End.DT46: look the inner packet up in `vrf`.
+    Table { vrf: VrfId, v4: bool, v6: bool },
+    /// End.DX4 / End.DX6: send the inner packet to `adj`.
+    Cross { adj: Adjacency, v4: bool },
+}
+
+/// The decapsulating behaviours (RFC 8986 §4.4 - §4.8).
+fn decap(fib: &Fib, pkt: &mut Packet<'_>, chain: &ExtChain, how: Decap, passes: u8) -> Verdict {
+    if let Some(offset) = chain.srh {
+        if let Err(reason) = srh_at(pkt, offset) {
+            return Verdict::Drop(reason);
+        }
+        let srh = Srh::new_unchecked(&pkt.data()[ipv6::HEADER_LEN + offset..]);
+        if srh.segments_left() != 0 {
+            return Verdict::Drop(DropReason::SrhSegmentsLeftNonZero);
+        }
+    }
+    if chain.has_fragment {
+        return Verdict::Drop(DropReason::OuterFragmented);
+    }
+    let inner = chain.upper_protocol;
+    let (accepts_v4, accepts_v6) = match how {
+        Decap::Table { v4, v6, .. } => (v4, v6),
+        Decap::Cross { v4, .. } => (v4, !v4),
+    };
+    let is_v4 = inner == IpProtocol::IPV4;
+    let is_v6 = inner == IpProtocol::IPV6;
+    if !(is_v4 || is_v6) {
+        // Upper-layer header processing for the SID itself (STAMP, echo).
+        return Verdict::Local;
+    }
+    if (is_v4 && !accepts_v4) || (is_v6 && !accepts_v6) {
+        return Verdict::Drop(DropReason::InnerProtocolMismatch);
+    }
+    if !pkt.pull_front(ipv6::HEADER_LEN + chain.upper_offset) {
+        return Verdict::Drop(WireError::Truncated.into());
+    }
+    match how {
+        Decap::Table { vrf, .. } if is_v6 => route_v6(fib, vrf, pkt, passes),
+        Decap::Table { vrf, .. } => route_v4(fib, vrf, pkt),
+        Decap::Cross { adj, .. } if is_v6 => match checked_v6(pkt) {
+            Ok(_) => forward_v6(pkt, adj),
+            Err(reason) => Verdict::Drop(reason),
+        },
+        Decap::Cross { adj, .. } => match checked_v4(pkt) {
+            Ok(_) => forward_v4(pkt, adj),
+            Err(reason) => Verdict::Drop(reason),
+        },
+    }
+}

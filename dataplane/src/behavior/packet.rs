@@ -1,0 +1,97 @@
+//! A packet in a buffer with headroom: the unit every behaviour works on.
+
+/// A layer-3 packet (it starts at its IPv4 or IPv6 header) inside a larger
+/// buffer, such as an AF_XDP UMEM frame.
+///
+/// The octets before [`Packet::start`] are headroom: H.Encaps grows the packet
+/// into it without moving the original bytes, decapsulation gives it back.
+/// The engine keeps at least 14 octets of headroom after a behaviour so it can
+/// write the Ethernet header in front of the result. Never allocates.
+#[derive(Debug)]
+pub struct Packet<'a> {
+    buf: &'a mut [u8],
+    start: usize,
+    end: usize,
+}
+
+impl<'a> Packet<'a> {
+    /// The packet occupies `buf[start..start + len]`; `None` if that range is
+    /// not inside `buf`.
+    #[inline]
+    pub fn new(buf: &'a mut [u8], start: usize, len: usize) -> Option<Packet<'a>> {
+        let end = start.checked_add(len)?;
+        if end > buf.len() {
+            return None;
+        }
+        Some(Packet { buf, start, end })
+    }
+
+    /// Offset of the first octet of the packet in the buffer.
+    #[inline]
+    pub fn start(&self) -> usize {
+        self.start
+    }
+
+    /// Length of the packet in octets.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// True if the packet has no octets.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+
+    /// Octets free in front of the packet.
+    #[inline]
+    pub fn headroom(&self) -> usize {
+        self.start
+    }
+
+    /// The packet's octets.
+    #[inline]
+    pub fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// The packet's octets, writable.
+    #[inline]
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..self.end]
+    }
+
+    /// Grows the packet by `n` octets at the front (into the headroom).
+    /// Returns false, changing nothing, if the headroom is smaller than `n`.
+    #[inline]
+    #[must_use]
+    pub fn push_front(&mut self, n: usize) -> bool {
+        if n > self.start {
+            return false;
+        }
+        self.start -= n;
+        true
+    }
+
+    /// Removes `n` octets from the front (they become headroom). Returns
+    /// false, changing nothing, if the packet is shorter than `n`.
+    #[inline]
+    #[must_use]
+    pub fn pull_front(&mut self, n: usize) -> bool {
+        if n > self.len() {
+            return false;
+        }
+        self.start += n;
+        true
+    }
+
+    /// Shortens the packet to `len` octets (drops link-layer padding after
+    /// the IP datagram). Does nothing if the packet is already that short.
+    #[inline]
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.len() {
+            self.end = self.start + len;
+        }
+    }
+}
