@@ -17,7 +17,7 @@ else
 fi
 
 APT_PACKAGES=(
-    clang llvm m4 libelf-dev zlib1g-dev pkg-config make
+    clang llvm m4 libelf-dev zlib1g-dev libpcap-dev pkg-config make
     iproute2 iptables ethtool tcpdump iperf3 iputils-ping procps kmod
     python3 python3-pip
 )

@@ -324,10 +324,12 @@ pub fn h_encaps(pkt: &mut Packet<'_>, policy: &EncapPolicy) -> Result<(), DropRe
     let Ok(payload_len) = u16::try_from(payload_len) else {
         return Err(DropReason::PacketTooBig);
     };
-    pkt.truncate(inner.len);
-    if !pkt.push_front(n) {
+    if pkt.headroom() < n {
         return Err(DropReason::NoHeadroom);
     }
+    pkt.truncate(inner.len);
+    let grown = pkt.push_front(n);
+    debug_assert!(grown, "headroom checked above");
     let data = pkt.data_mut();
     data[..n].copy_from_slice(&policy.template[..n]);
     data[policy.inner_nh_offset] = inner.protocol.0;

@@ -36,7 +36,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::fib::{Adjacency, Fib, NextHop, PortId, RouteAction, VrfId};
 use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::ipv6::{self, Ipv6Packet};
-use crate::wire::ipv6ext::{self, ExtChain};
+use crate::wire::ipv6ext::{self, ExtChain, RoutingHeader};
 use crate::wire::srh::Srh;
 use crate::wire::{Error as WireError, IpProtocol};
 
@@ -123,6 +123,9 @@ pub enum DropReason {
     OuterFragmented,
     /// More than [`MAX_LOCAL_SID_PASSES`] local SIDs in a row.
     LocalSidLoop,
+    /// A Routing header of a type other than 4 with Segments Left not 0
+    /// (RFC 8200 §4.4).
+    UnknownRoutingHeader,
     /// An IPv4 next hop for an IPv6 packet or the other way round.
     NextHopFamilyMismatch,
     /// The snapshot names a VRF or policy it does not contain (a bug in the
@@ -133,7 +136,7 @@ pub enum DropReason {
 impl DropReason {
     /// The number of distinct reasons: counters can be an array of this size
     /// indexed by [`DropReason::index`].
-    pub const COUNT: usize = WIRE_ERRORS.len() + 12;
+    pub const COUNT: usize = WIRE_ERRORS.len() + 13;
 
     /// A short, stable, snake_case name for counters and logs.
     pub const fn name(self) -> &'static str {
@@ -149,6 +152,7 @@ impl DropReason {
             DropReason::InnerProtocolMismatch => "inner_protocol_mismatch",
             DropReason::OuterFragmented => "outer_fragmented",
             DropReason::LocalSidLoop => "local_sid_loop",
+            DropReason::UnknownRoutingHeader => "unknown_routing_header",
             DropReason::NextHopFamilyMismatch => "next_hop_family_mismatch",
             DropReason::InconsistentSnapshot => "inconsistent_snapshot",
         }
@@ -171,6 +175,7 @@ impl DropReason {
             DropReason::LocalSidLoop => w + 9,
             DropReason::NextHopFamilyMismatch => w + 10,
             DropReason::InconsistentSnapshot => w + 11,
+            DropReason::UnknownRoutingHeader => w + 12,
         }
     }
 
@@ -189,6 +194,7 @@ impl DropReason {
             DropReason::LocalSidLoop,
             DropReason::NextHopFamilyMismatch,
             DropReason::InconsistentSnapshot,
+            DropReason::UnknownRoutingHeader,
         ])
     }
 }
@@ -229,7 +235,7 @@ impl From<WireError> for DropReason {
 pub fn process(fib: &Fib, ingress_vrf: VrfId, pkt: &mut Packet<'_>) -> Verdict {
     match pkt.data().first().map(|b| b >> 4) {
         Some(6) => route_v6(fib, ingress_vrf, pkt, 0),
-        Some(4) => route_v4(fib, ingress_vrf, pkt),
+        Some(4) => route_v4(fib, ingress_vrf, pkt, 0),
         Some(_) => Verdict::Drop(DropReason::Malformed(WireError::BadVersion)),
         None => Verdict::Drop(DropReason::Malformed(WireError::Truncated)),
     }
@@ -261,12 +267,18 @@ fn checked_v4(pkt: &mut Packet<'_>) -> Result<Ipv4Addr, DropReason> {
 
 /// The verdict for a route lookup's result.
 #[inline]
-fn apply_route(fib: &Fib, action: Option<RouteAction>, pkt: &mut Packet<'_>, v6: bool) -> Verdict {
+fn apply_route(
+    fib: &Fib,
+    action: Option<RouteAction>,
+    pkt: &mut Packet<'_>,
+    v6: bool,
+    passes: u8,
+) -> Verdict {
     match action {
         None => Verdict::Drop(DropReason::NoRoute),
         Some(RouteAction::Forward(adj)) if v6 => forward_v6(pkt, adj),
         Some(RouteAction::Forward(adj)) => forward_v4(pkt, adj),
-        Some(RouteAction::Encap(id)) => encap(fib, id, pkt),
+        Some(RouteAction::Encap(id)) => encap(fib, id, pkt, passes),
         Some(RouteAction::Local) => Verdict::Local,
         Some(RouteAction::Blackhole) => Verdict::Drop(DropReason::Blackhole),
     }
@@ -289,11 +301,11 @@ fn route_v6(fib: &Fib, vrf: VrfId, pkt: &mut Packet<'_>, passes: u8) -> Verdict 
     let Some(table) = fib.vrf(vrf) else {
         return Verdict::Drop(DropReason::InconsistentSnapshot);
     };
-    apply_route(fib, table.lookup_v6(dst), pkt, true)
+    apply_route(fib, table.lookup_v6(dst), pkt, true, passes)
 }
 
 /// Routes an IPv4 packet in `vrf`.
-fn route_v4(fib: &Fib, vrf: VrfId, pkt: &mut Packet<'_>) -> Verdict {
+fn route_v4(fib: &Fib, vrf: VrfId, pkt: &mut Packet<'_>, passes: u8) -> Verdict {
     let dst = match checked_v4(pkt) {
         Ok(dst) => dst,
         Err(reason) => return Verdict::Drop(reason),
@@ -301,18 +313,23 @@ fn route_v4(fib: &Fib, vrf: VrfId, pkt: &mut Packet<'_>) -> Verdict {
     let Some(table) = fib.vrf(vrf) else {
         return Verdict::Drop(DropReason::InconsistentSnapshot);
     };
-    apply_route(fib, table.lookup_v4(dst), pkt, false)
+    apply_route(fib, table.lookup_v4(dst), pkt, false, passes)
 }
 
 /// H.Encaps into policy `id`, then route the outer packet in the underlay.
-fn encap(fib: &Fib, id: crate::fib::PolicyId, pkt: &mut Packet<'_>) -> Verdict {
+///
+/// `passes` counts the local SIDs this packet has already run through: a
+/// policy whose first SID is one of ours leads back here (encapsulate,
+/// decapsulate, route into the same policy...), and the count is what stops
+/// such a loop.
+fn encap(fib: &Fib, id: crate::fib::PolicyId, pkt: &mut Packet<'_>, passes: u8) -> Verdict {
     let Some(policy) = fib.policy(id) else {
         return Verdict::Drop(DropReason::InconsistentSnapshot);
     };
     if let Err(reason) = h_encaps(pkt, policy) {
         return Verdict::Drop(reason);
     }
-    route_v6(fib, UNDERLAY, pkt, 0)
+    route_v6(fib, UNDERLAY, pkt, passes)
 }
 
 /// Sends an IPv6 packet to an adjacency: Hop Limit check and decrement.
@@ -358,6 +375,14 @@ fn local_sid(fib: &Fib, sid: &SidBehavior, pkt: &mut Packet<'_>, passes: u8) -> 
             Err(e) => return Verdict::Drop(e.into()),
         }
     };
+    if let Some(offset) = chain.routing.filter(|&o| chain.srh != Some(o)) {
+        // RFC 8200 §4.4: a Routing header of a type we do not know, with
+        // segments left, must not be skipped.
+        let rh = RoutingHeader::new_unchecked(&pkt.data()[ipv6::HEADER_LEN + offset..]);
+        if rh.segments_left() != 0 {
+            return Verdict::Drop(DropReason::UnknownRoutingHeader);
+        }
+    }
     match *sid {
         SidBehavior::End => end(fib, pkt, &chain, None, passes),
         SidBehavior::EndX(adj) => end(fib, pkt, &chain, Some(adj), passes),
@@ -447,7 +472,7 @@ fn decap(fib: &Fib, pkt: &mut Packet<'_>, chain: &ExtChain, how: Decap, passes: 
     }
     match how {
         Decap::Table { vrf, .. } if is_v6 => route_v6(fib, vrf, pkt, passes),
-        Decap::Table { vrf, .. } => route_v4(fib, vrf, pkt),
+        Decap::Table { vrf, .. } => route_v4(fib, vrf, pkt, passes),
         Decap::Cross { adj, .. } if is_v6 => match checked_v6(pkt) {
             Ok(_) => forward_v6(pkt, adj),
             Err(reason) => Verdict::Drop(reason),
