@@ -323,13 +323,18 @@ fn route_v4(fib: &Fib, vrf: VrfId, pkt: &mut Packet<'_>, passes: u8) -> Verdict 
 /// decapsulate, route into the same policy...), and the count is what stops
 /// such a loop.
 fn encap(fib: &Fib, id: crate::fib::PolicyId, pkt: &mut Packet<'_>, passes: u8) -> Verdict {
-    let Some(policy) = fib.policy(id) else {
+    let Some((policy, egress)) = fib.policy_with_egress(id) else {
         return Verdict::Drop(DropReason::InconsistentSnapshot);
     };
     if let Err(reason) = h_encaps(pkt, policy) {
         return Verdict::Drop(reason);
     }
-    route_v6(fib, UNDERLAY, pkt, passes)
+    match egress {
+        // Resolved when the snapshot was built: the same answer route_v6
+        // would give, without validating our own header and looking it up.
+        Some(adj) => forward_v6(pkt, adj),
+        None => route_v6(fib, UNDERLAY, pkt, passes),
+    }
 }
 
 /// Sends an IPv6 packet to an adjacency: Hop Limit check and decrement.

@@ -27,6 +27,12 @@ pub struct Fib {
     vrfs: Vec<VrfTable>,
     local_sids: LocalSidTable<SidBehavior>,
     policies: Vec<EncapPolicy>,
+    /// Per policy, the underlay adjacency toward its first SID, resolved when
+    /// the snapshot is built (the snapshot is immutable, so the answer cannot
+    /// change under it): H.Encaps then needs no second route lookup. `None`
+    /// when the first SID is local or not routed to an adjacency; the packet
+    /// is then routed normally.
+    policy_egress: Vec<Option<Adjacency>>,
 }
 
 impl Fib {
@@ -52,6 +58,14 @@ impl Fib {
     #[inline]
     pub fn policy(&self, id: PolicyId) -> Option<&EncapPolicy> {
         self.policies.get(id.0 as usize)
+    }
+
+    /// SR policy `id` and the underlay adjacency toward its first SID, if
+    /// that was resolved when the snapshot was built.
+    #[inline]
+    pub fn policy_with_egress(&self, id: PolicyId) -> Option<(&EncapPolicy, Option<Adjacency>)> {
+        let i = id.0 as usize;
+        Some((self.policies.get(i)?, self.policy_egress.get(i).copied().flatten()))
     }
 
     /// The local SID table.
@@ -177,6 +191,20 @@ impl FibBuilder {
         for (&id, table) in &self.vrfs {
             vrfs[id as usize] = table.build();
         }
-        Ok(Fib { vrfs, local_sids: sids, policies: self.policies.clone() })
+        let policy_egress = self
+            .policies
+            .iter()
+            .map(|policy| {
+                let first = policy.first_segment();
+                if sids.lookup(&first).is_some() {
+                    return None;
+                }
+                match vrfs[UNDERLAY as usize].lookup_v6(first) {
+                    Some(RouteAction::Forward(adj)) => Some(adj),
+                    _ => None,
+                }
+            })
+            .collect();
+        Ok(Fib { vrfs, local_sids: sids, policies: self.policies.clone(), policy_egress })
     }
 }
