@@ -36,7 +36,8 @@ pub const MAX_SEGMENTS: usize = 16;
 /// Longest encapsulation H.Encaps prepends: IPv6 header + SRH with
 /// [`MAX_SEGMENTS`] segments (304 octets). Buffers must leave this much
 /// headroom in front of a packet that may be encapsulated.
-pub const MAX_ENCAP_LEN: usize = ipv6::HEADER_LEN + srh::FIXED_LEN + srh::SEGMENT_LEN * MAX_SEGMENTS;
+pub const MAX_ENCAP_LEN: usize =
+    ipv6::HEADER_LEN + srh::FIXED_LEN + srh::SEGMENT_LEN * MAX_SEGMENTS;
 
 /// Which encapsulation a policy performs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,14 +130,22 @@ impl EncapPolicy {
     /// the first SID visited, the last one is the final destination), with
     /// outer source address `source`, Flow Label copied from the inner packet
     /// and Hop Limit 64 for IPv4 inner packets.
-    pub fn new(mode: EncapMode, source: Ipv6Addr, segments: &[Ipv6Addr]) -> Result<EncapPolicy, PolicyError> {
+    pub fn new(
+        mode: EncapMode,
+        source: Ipv6Addr,
+        segments: &[Ipv6Addr],
+    ) -> Result<EncapPolicy, PolicyError> {
         if segments.is_empty() {
             return Err(PolicyError::NoSegments);
         }
         if segments.len() > MAX_SEGMENTS {
             return Err(PolicyError::TooManySegments(segments.len()));
         }
-        if let Some((index, addr)) = segments.iter().enumerate().find(|(_, a)| !usable_unicast(a)) {
+        if let Some((index, addr)) = segments
+            .iter()
+            .enumerate()
+            .find(|(_, a)| !usable_unicast(a))
+        {
             return Err(PolicyError::BadSegment { index, addr: *addr });
         }
         if !usable_unicast(&source) {
@@ -205,13 +214,21 @@ impl EncapPolicy {
 
     fn build_template(&mut self) {
         let path_len = self.srh_path().len();
-        let srh_len = if path_len == 0 { 0 } else { srh::FIXED_LEN + srh::SEGMENT_LEN * path_len };
+        let srh_len = if path_len == 0 {
+            0
+        } else {
+            srh::FIXED_LEN + srh::SEGMENT_LEN * path_len
+        };
         let total = ipv6::HEADER_LEN + srh_len;
         let mut t = [0u8; MAX_ENCAP_LEN];
         {
             let mut ip = Ipv6Packet::new_unchecked(&mut t[..ipv6::HEADER_LEN]);
             ip.set_version(6);
-            ip.set_next_header(if srh_len == 0 { IpProtocol::IPV6 } else { IpProtocol::IPV6_ROUTE });
+            ip.set_next_header(if srh_len == 0 {
+                IpProtocol::IPV6
+            } else {
+                IpProtocol::IPV6_ROUTE
+            });
             ip.set_src_addr(self.source);
             ip.set_dst_addr(self.segments[0]);
         }
@@ -293,7 +310,11 @@ fn flow_hash(data: &[u8], inner: &Inner) -> u32 {
         (&data[12..20], usize::from(data[0] & 0x0f) * 4)
     };
     mix(addrs);
-    let proto = if inner.protocol == IpProtocol::IPV6 { data[6] } else { data[9] };
+    let proto = if inner.protocol == IpProtocol::IPV6 {
+        data[6]
+    } else {
+        data[9]
+    };
     if (proto == 6 || proto == 17) && data.len() >= l4 + 4 {
         mix(&data[l4..l4 + 4]);
     }

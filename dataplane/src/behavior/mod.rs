@@ -28,7 +28,9 @@
 mod encap;
 mod packet;
 
-pub use encap::{h_encaps, EncapMode, EncapPolicy, FlowLabelMode, PolicyError, MAX_ENCAP_LEN, MAX_SEGMENTS};
+pub use encap::{
+    h_encaps, EncapMode, EncapPolicy, FlowLabelMode, PolicyError, MAX_ENCAP_LEN, MAX_SEGMENTS,
+};
 pub use packet::Packet;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -181,21 +183,24 @@ impl DropReason {
 
     /// Every reason, in [`DropReason::index`] order.
     pub fn all() -> impl Iterator<Item = DropReason> {
-        WIRE_ERRORS.iter().map(|e| DropReason::Malformed(*e)).chain([
-            DropReason::NoRoute,
-            DropReason::Blackhole,
-            DropReason::HopLimitExceeded,
-            DropReason::TtlExceeded,
-            DropReason::NoHeadroom,
-            DropReason::PacketTooBig,
-            DropReason::SrhSegmentsLeftNonZero,
-            DropReason::InnerProtocolMismatch,
-            DropReason::OuterFragmented,
-            DropReason::LocalSidLoop,
-            DropReason::NextHopFamilyMismatch,
-            DropReason::InconsistentSnapshot,
-            DropReason::UnknownRoutingHeader,
-        ])
+        WIRE_ERRORS
+            .iter()
+            .map(|e| DropReason::Malformed(*e))
+            .chain([
+                DropReason::NoRoute,
+                DropReason::Blackhole,
+                DropReason::HopLimitExceeded,
+                DropReason::TtlExceeded,
+                DropReason::NoHeadroom,
+                DropReason::PacketTooBig,
+                DropReason::SrhSegmentsLeftNonZero,
+                DropReason::InnerProtocolMismatch,
+                DropReason::OuterFragmented,
+                DropReason::LocalSidLoop,
+                DropReason::NextHopFamilyMismatch,
+                DropReason::InconsistentSnapshot,
+                DropReason::UnknownRoutingHeader,
+            ])
     }
 }
 
@@ -351,7 +356,10 @@ fn forward_v6(pkt: &mut Packet<'_>, adj: Adjacency) -> Verdict {
         NextHop::V4(_) => return Verdict::Drop(DropReason::NextHopFamilyMismatch),
     };
     ip.set_hop_limit(hop_limit - 1);
-    Verdict::Forward { port: adj.port, next_hop: IpAddr::V6(next_hop) }
+    Verdict::Forward {
+        port: adj.port,
+        next_hop: IpAddr::V6(next_hop),
+    }
 }
 
 /// Sends an IPv4 packet to an adjacency: TTL check and decrement with an
@@ -367,7 +375,10 @@ fn forward_v4(pkt: &mut Packet<'_>, adj: Adjacency) -> Verdict {
     if ip.decrement_ttl().is_none() {
         return Verdict::Drop(DropReason::TtlExceeded);
     }
-    Verdict::Forward { port: adj.port, next_hop: IpAddr::V4(next_hop) }
+    Verdict::Forward {
+        port: adj.port,
+        next_hop: IpAddr::V4(next_hop),
+    }
 }
 
 /// Runs a local SID's behaviour on a packet whose Destination Address is
@@ -391,11 +402,43 @@ fn local_sid(fib: &Fib, sid: &SidBehavior, pkt: &mut Packet<'_>, passes: u8) -> 
     match *sid {
         SidBehavior::End => end(fib, pkt, &chain, None, passes),
         SidBehavior::EndX(adj) => end(fib, pkt, &chain, Some(adj), passes),
-        SidBehavior::EndDT4 { vrf } => decap(fib, pkt, &chain, Decap::Table { vrf, v4: true, v6: false }, passes),
-        SidBehavior::EndDT6 { vrf } => decap(fib, pkt, &chain, Decap::Table { vrf, v4: false, v6: true }, passes),
-        SidBehavior::EndDT46 { vrf } => decap(fib, pkt, &chain, Decap::Table { vrf, v4: true, v6: true }, passes),
+        SidBehavior::EndDT4 { vrf } => decap(
+            fib,
+            pkt,
+            &chain,
+            Decap::Table {
+                vrf,
+                v4: true,
+                v6: false,
+            },
+            passes,
+        ),
+        SidBehavior::EndDT6 { vrf } => decap(
+            fib,
+            pkt,
+            &chain,
+            Decap::Table {
+                vrf,
+                v4: false,
+                v6: true,
+            },
+            passes,
+        ),
+        SidBehavior::EndDT46 { vrf } => decap(
+            fib,
+            pkt,
+            &chain,
+            Decap::Table {
+                vrf,
+                v4: true,
+                v6: true,
+            },
+            passes,
+        ),
         SidBehavior::EndDX4(adj) => decap(fib, pkt, &chain, Decap::Cross { adj, v4: true }, passes),
-        SidBehavior::EndDX6(adj) => decap(fib, pkt, &chain, Decap::Cross { adj, v4: false }, passes),
+        SidBehavior::EndDX6(adj) => {
+            decap(fib, pkt, &chain, Decap::Cross { adj, v4: false }, passes)
+        }
     }
 }
 
@@ -410,7 +453,13 @@ fn srh_at(pkt: &Packet<'_>, offset: usize) -> Result<(), DropReason> {
 }
 
 /// End and End.X (RFC 8986 §4.1, §4.2).
-fn end(fib: &Fib, pkt: &mut Packet<'_>, chain: &ExtChain, adj: Option<Adjacency>, passes: u8) -> Verdict {
+fn end(
+    fib: &Fib,
+    pkt: &mut Packet<'_>,
+    chain: &ExtChain,
+    adj: Option<Adjacency>,
+    passes: u8,
+) -> Verdict {
     let Some(offset) = chain.srh else {
         // No SRH: upper-layer header processing (RFC 8986 §4.1.1).
         return Verdict::Local;

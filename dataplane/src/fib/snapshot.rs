@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{
-    Adjacency, FibError, LocalSidTable, LocalSidTableBuilder, NextHop, PolicyId, RouteAction, VrfId, VrfTable,
-    VrfTableBuilder,
+    Adjacency, FibError, LocalSidTable, LocalSidTableBuilder, NextHop, PolicyId, RouteAction,
+    VrfId, VrfTable, VrfTableBuilder,
 };
 use crate::behavior::{EncapPolicy, SidBehavior, UNDERLAY};
 
@@ -38,7 +38,9 @@ pub struct Fib {
 impl Fib {
     /// A snapshot with an empty underlay VRF and nothing else.
     pub fn empty() -> Fib {
-        FibBuilder::new().build().expect("an empty configuration is valid")
+        FibBuilder::new()
+            .build()
+            .expect("an empty configuration is valid")
     }
 
     /// The behaviour of the local SID (exact /128 or SID prefix) matching
@@ -65,7 +67,10 @@ impl Fib {
     #[inline]
     pub fn policy_with_egress(&self, id: PolicyId) -> Option<(&EncapPolicy, Option<Adjacency>)> {
         let i = id.0 as usize;
-        Some((self.policies.get(i)?, self.policy_egress.get(i).copied().flatten()))
+        Some((
+            self.policies.get(i)?,
+            self.policy_egress.get(i).copied().flatten(),
+        ))
     }
 
     /// The local SID table.
@@ -90,7 +95,10 @@ impl Default for FibBuilder {
 }
 
 fn family_ok(next_hop: NextHop, v6: bool) -> bool {
-    matches!((next_hop, v6), (NextHop::Direct, _) | (NextHop::V6(_), true) | (NextHop::V4(_), false))
+    matches!(
+        (next_hop, v6),
+        (NextHop::Direct, _) | (NextHop::V6(_), true) | (NextHop::V4(_), false)
+    )
 }
 
 impl FibBuilder {
@@ -98,13 +106,20 @@ impl FibBuilder {
     pub fn new() -> FibBuilder {
         let mut vrfs = BTreeMap::new();
         vrfs.insert(UNDERLAY, VrfTableBuilder::new());
-        FibBuilder { vrfs, sids: LocalSidTableBuilder::new(), policies: Vec::new() }
+        FibBuilder {
+            vrfs,
+            sids: LocalSidTableBuilder::new(),
+            policies: Vec::new(),
+        }
     }
 
     /// Declares VRF `id` (declaring it twice is harmless).
     pub fn add_vrf(&mut self, id: VrfId) -> Result<&mut VrfTableBuilder, FibError> {
         if id >= MAX_VRFS {
-            return Err(FibError::VrfOutOfRange { vrf: id, max: MAX_VRFS - 1 });
+            return Err(FibError::VrfOutOfRange {
+                vrf: id,
+                max: MAX_VRFS - 1,
+            });
         }
         Ok(self.vrfs.entry(id).or_default())
     }
@@ -116,12 +131,24 @@ impl FibBuilder {
     }
 
     /// Adds (or replaces) an IPv4 route in VRF `vrf`, declaring the VRF.
-    pub fn add_route_v4(&mut self, vrf: VrfId, prefix: Ipv4Addr, len: u8, action: RouteAction) -> Result<(), FibError> {
+    pub fn add_route_v4(
+        &mut self,
+        vrf: VrfId,
+        prefix: Ipv4Addr,
+        len: u8,
+        action: RouteAction,
+    ) -> Result<(), FibError> {
         self.add_vrf(vrf)?.insert_v4(prefix, len, action).map(drop)
     }
 
     /// Adds (or replaces) an IPv6 route in VRF `vrf`, declaring the VRF.
-    pub fn add_route_v6(&mut self, vrf: VrfId, prefix: Ipv6Addr, len: u8, action: RouteAction) -> Result<(), FibError> {
+    pub fn add_route_v6(
+        &mut self,
+        vrf: VrfId,
+        prefix: Ipv6Addr,
+        len: u8,
+        action: RouteAction,
+    ) -> Result<(), FibError> {
         self.add_vrf(vrf)?.insert_v6(prefix, len, action).map(drop)
     }
 
@@ -131,17 +158,34 @@ impl FibBuilder {
     }
 
     /// Adds a local SID prefix: every address inside it runs `behavior`.
-    pub fn add_sid_prefix(&mut self, prefix: Ipv6Addr, len: u8, behavior: SidBehavior) -> Result<(), FibError> {
+    pub fn add_sid_prefix(
+        &mut self,
+        prefix: Ipv6Addr,
+        len: u8,
+        behavior: SidBehavior,
+    ) -> Result<(), FibError> {
         self.sids.add_prefix(prefix, len, behavior)
     }
 
-    fn check_action(&self, vrf: VrfId, prefix: String, action: &RouteAction, v6: bool) -> Result<(), FibError> {
+    fn check_action(
+        &self,
+        vrf: VrfId,
+        prefix: String,
+        action: &RouteAction,
+        v6: bool,
+    ) -> Result<(), FibError> {
         match *action {
             RouteAction::Encap(id) if id.0 as usize >= self.policies.len() => {
-                Err(FibError::UnknownPolicy { policy: id.0, route: format!("vrf {vrf} {prefix}") })
+                Err(FibError::UnknownPolicy {
+                    policy: id.0,
+                    route: format!("vrf {vrf} {prefix}"),
+                })
             }
             RouteAction::Forward(Adjacency { next_hop, .. }) if !family_ok(next_hop, v6) => {
-                Err(FibError::NextHopFamily { what: format!("route vrf {vrf} {prefix}"), next_hop })
+                Err(FibError::NextHopFamily {
+                    what: format!("route vrf {vrf} {prefix}"),
+                    next_hop,
+                })
             }
             _ => Ok(()),
         }
@@ -152,9 +196,9 @@ impl FibBuilder {
             SidBehavior::End => (None, None),
             SidBehavior::EndX(adj) | SidBehavior::EndDX6(adj) => (None, Some((adj, true))),
             SidBehavior::EndDX4(adj) => (None, Some((adj, false))),
-            SidBehavior::EndDT4 { vrf } | SidBehavior::EndDT6 { vrf } | SidBehavior::EndDT46 { vrf } => {
-                (Some(vrf), None)
-            }
+            SidBehavior::EndDT4 { vrf }
+            | SidBehavior::EndDT6 { vrf }
+            | SidBehavior::EndDT46 { vrf } => (Some(vrf), None),
         };
         if let Some(vrf) = vrf {
             if !self.vrfs.contains_key(&vrf) {
@@ -163,7 +207,10 @@ impl FibBuilder {
         }
         if let Some((adj, v6)) = adjacency {
             if !family_ok(adj.next_hop, v6) {
-                return Err(FibError::NextHopFamily { what, next_hop: adj.next_hop });
+                return Err(FibError::NextHopFamily {
+                    what,
+                    next_hop: adj.next_hop,
+                });
             }
         }
         Ok(())
@@ -184,7 +231,10 @@ impl FibBuilder {
             self.check_sid(format!("SID {sid} ({})", behavior.name()), behavior)?;
         }
         for (prefix, len, behavior) in sids.prefixes().iter() {
-            self.check_sid(format!("SID prefix {prefix}/{len} ({})", behavior.name()), behavior)?;
+            self.check_sid(
+                format!("SID prefix {prefix}/{len} ({})", behavior.name()),
+                behavior,
+            )?;
         }
         let max = self.vrfs.keys().next_back().copied().unwrap_or(UNDERLAY);
         let mut vrfs = vec![VrfTable::new(); max as usize + 1];
@@ -205,6 +255,11 @@ impl FibBuilder {
                 }
             })
             .collect();
-        Ok(Fib { vrfs, local_sids: sids, policies: self.policies.clone(), policy_egress })
+        Ok(Fib {
+            vrfs,
+            local_sids: sids,
+            policies: self.policies.clone(),
+            policy_egress,
+        })
     }
 }
