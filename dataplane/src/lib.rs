@@ -18,4 +18,5 @@
 
 pub mod behavior;
 pub mod fib;
+pub mod neighbor;
 pub mod wire;
