@@ -1897,3 +1897,113 @@ fn sid_behavior_names() {
         ["End", "End.X", "End.DT4", "End.DT6", "End.DT46", "End.DX4", "End.DX6"]
     );
 }
+
+// ---------------------------------------------------------------------------
+// Review follow-ups: loops through policies alone, fragments, jumbograms
+// ---------------------------------------------------------------------------
+
+#[test]
+fn underlay_route_steering_into_its_own_policy_is_a_loop_not_a_headroom_drop() {
+    // The underlay default route encapsulates into P, and P's first SID is
+    // covered by that same default route: no local SID is involved, only
+    // encapsulation after encapsulation. The pass counter must stop it.
+    let mut b = FibBuilder::new();
+    let id = b.add_policy(EncapPolicy::new(EncapMode::Encaps, POLICY_SRC, &[REMOTE_1]).unwrap());
+    b.add_route_v6(UNDERLAY, Ipv6Addr::UNSPECIFIED, 0, RouteAction::Encap(id))
+        .unwrap();
+    let fib = b.build().unwrap();
+    let r = run_in(&fib, UNDERLAY, &udp6(HOST6, 64, 0), MAX_ENCAP_LEN * 8);
+    assert_eq!(r.verdict, Verdict::Drop(DropReason::LocalSidLoop));
+}
+
+#[test]
+fn first_fragment_of_udp_to_a_decap_sid_is_local_but_ip_in_fragment_is_dropped() {
+    let fib = node();
+    // UDP (e.g. a STAMP test packet) in a first fragment, addressed to an
+    // End.DT6 SID: upper-layer processing, like the same packet to an End SID.
+    let mut frag = fragment(0, true);
+    frag[0] = IpProtocol::UDP.0;
+    let input = ipv6(
+        DT6,
+        64,
+        &[(IpProtocol::IPV6_FRAG, frag.clone())],
+        IpProtocol::UDP,
+        &udp_only(16),
+    );
+    assert_eq!(verdict(&fib, UNDERLAY, &input), Verdict::Local);
+    // An inner IPv6 packet split by an outer fragment cannot be decapsulated
+    // without reassembly.
+    let inner = udp6(LAN6, 64, 0);
+    let input = ipv6(
+        DT6,
+        64,
+        &[(IpProtocol::IPV6_FRAG, frag)],
+        IpProtocol::IPV6,
+        &inner,
+    );
+    assert_eq!(
+        verdict(&fib, UNDERLAY, &input),
+        Verdict::Drop(DropReason::OuterFragmented)
+    );
+    // A non-first fragment is never handed up, whatever its Next Header says.
+    let mut later = fragment(64, false);
+    later[0] = IpProtocol::UDP.0;
+    let input = ipv6(
+        DT6,
+        64,
+        &[(IpProtocol::IPV6_FRAG, later)],
+        IpProtocol::UDP,
+        &udp_only(16),
+    );
+    assert_eq!(
+        verdict(&fib, UNDERLAY, &input),
+        Verdict::Drop(DropReason::OuterFragmented)
+    );
+}
+
+#[test]
+fn jumbogram_form_is_dropped_not_forwarded_as_a_bare_header() {
+    // Payload Length 0 with a Hop-by-Hop header first (RFC 2675): a
+    // transit router must not cut it down to its 40-octet fixed header.
+    let mut p = udp6(HOST6, 64, 0);
+    p[4] = 0;
+    p[5] = 0;
+    p[6] = IpProtocol::HOP_BY_HOP.0;
+    assert_eq!(
+        verdict(&node(), UNDERLAY, &p),
+        malformed(WireError::Ipv6BadPayloadLength)
+    );
+}
+
+#[test]
+fn flow_label_hash_is_shared_by_all_fragments_of_a_datagram() {
+    let policy = EncapPolicy::new(EncapMode::Encaps, POLICY_SRC, &segments(2))
+        .unwrap()
+        .with_flow_label(FlowLabelMode::Hash);
+    let label = |packet: &[u8]| {
+        let mut buf = vec![0u8; HEADROOM + packet.len()];
+        buf[HEADROOM..].copy_from_slice(packet);
+        let mut pkt = Packet::new(&mut buf, HEADROOM, packet.len()).unwrap();
+        h_encaps(&mut pkt, &policy).unwrap();
+        Ipv6Packet::new_checked(pkt.data()).unwrap().flow_label()
+    };
+    let first = udp4(ENCAP4, 64, 32);
+    let mut first_frag = first.clone();
+    let mut later_frag = first.clone();
+    {
+        let mut ip = Ipv4Packet::new_checked(&mut first_frag[..]).unwrap();
+        ip.set_more_frags(true);
+        ip.fill_checksum();
+        let mut ip = Ipv4Packet::new_checked(&mut later_frag[..]).unwrap();
+        ip.set_frag_offset(64);
+        ip.fill_checksum();
+    }
+    // The non-first fragment carries payload bytes where the ports would be.
+    later_frag[20..24].copy_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+    assert_ne!(label(&first_frag), 0);
+    assert_eq!(label(&first_frag), label(&later_frag));
+    // Link-layer padding after the datagram does not change the label.
+    let mut padded = first.clone();
+    padded.extend_from_slice(&[0x55; 14]);
+    assert_eq!(label(&first), label(&padded));
+}

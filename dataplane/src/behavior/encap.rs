@@ -35,7 +35,8 @@ pub const MAX_SEGMENTS: usize = 16;
 
 /// Longest encapsulation H.Encaps prepends: IPv6 header + SRH with
 /// [`MAX_SEGMENTS`] segments (304 octets). Buffers must leave this much
-/// headroom in front of a packet that may be encapsulated.
+/// headroom in front of a packet that may be encapsulated, plus room for the
+/// link-layer header the engine writes after the behaviour (14 octets).
 pub const MAX_ENCAP_LEN: usize =
     ipv6::HEADER_LEN + srh::FIXED_LEN + srh::SEGMENT_LEN * MAX_SEGMENTS;
 
@@ -291,8 +292,10 @@ fn inner_fields(data: &[u8], policy: &EncapPolicy) -> Result<Inner, DropReason> 
     }
 }
 
-/// A flow hash of the inner packet: addresses, protocol and (for TCP/UDP
-/// without IPv4 options or IPv6 extension headers) ports, folded to 20 bits.
+/// A flow hash of the inner packet: addresses, protocol and, for TCP/UDP
+/// directly after the IP header (IPv4 options are skipped; IPv6 extension
+/// headers are not walked) and not in a fragment, the ports; folded to 20
+/// bits.
 fn flow_hash(data: &[u8], inner: &Inner) -> u32 {
     // FNV-1a over the flow's identifying octets; cheap and well spread.
     let mut h: u32 = 0x811c_9dc5;
@@ -315,7 +318,9 @@ fn flow_hash(data: &[u8], inner: &Inner) -> u32 {
     } else {
         data[9]
     };
-    if (proto == 6 || proto == 17) && data.len() >= l4 + 4 {
+    // Fragments of one IPv4 datagram must share a label: no ports for any.
+    let fragment = inner.protocol == IpProtocol::IPV4 && (data[6] & 0x3f != 0 || data[7] != 0);
+    if (proto == 6 || proto == 17) && !fragment && data.len() >= l4 + 4 {
         mix(&data[l4..l4 + 4]);
     }
     let label = (h ^ (h >> 20)) & 0x000f_ffff;
@@ -338,7 +343,7 @@ pub fn h_encaps(pkt: &mut Packet<'_>, policy: &EncapPolicy) -> Result<(), DropRe
     let flow_label = match policy.flow_label {
         FlowLabelMode::CopyInner => inner.flow_label,
         FlowLabelMode::Zero => 0,
-        FlowLabelMode::Hash => flow_hash(pkt.data(), &inner),
+        FlowLabelMode::Hash => flow_hash(&pkt.data()[..inner.len], &inner),
     };
     let n = policy.template_len;
     let payload_len = n - ipv6::HEADER_LEN + inner.len;

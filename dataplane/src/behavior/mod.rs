@@ -20,8 +20,14 @@
 //!   reach the reflector.
 //! * The Hop Limit is checked and decremented when a packet is forwarded
 //!   (as Linux's `ip6_forward` does), not before the SRH is processed as
-//!   RFC 8986 §4.1 S05 writes it; the packets forwarded are the same, only
-//!   the check for a packet whose next SID is local to this router differs.
+//!   RFC 8986 §4.1 S05 writes it. Same bytes as Linux; the RFC would
+//!   decrement once more when the next SID is also local to this router, or
+//!   decrement the inner Hop Limit before an underlay route steers the packet
+//!   into a policy.
+//! * The SRH HMAC TLV is not verified (RFC 8754 §2.1.2.1 leaves it to local
+//!   policy; Linux verifies it when present and drops unknown key ids).
+//! * A decapsulating SID drops a packet whose SRH is invalid (Linux treats
+//!   an invalid SRH as absent and decapsulates).
 //! * No ICMPv6 errors are generated: a packet that would trigger one is
 //!   dropped with a reason counter (e.g. `hop_limit_exceeded`).
 
@@ -123,7 +129,8 @@ pub enum DropReason {
     InnerProtocolMismatch,
     /// The outer packet is a fragment; decapsulation would need reassembly.
     OuterFragmented,
-    /// More than [`MAX_LOCAL_SID_PASSES`] local SIDs in a row.
+    /// More than [`MAX_LOCAL_SID_PASSES`] local SIDs or encapsulations in a
+    /// row (a policy steering into itself or into one of our own SIDs).
     LocalSidLoop,
     /// A Routing header of a type other than 4 with Segments Left not 0
     /// (RFC 8200 §4.4).
@@ -164,7 +171,7 @@ impl DropReason {
     pub fn index(self) -> usize {
         let w = WIRE_ERRORS.len();
         match self {
-            DropReason::Malformed(e) => WIRE_ERRORS.iter().position(|x| *x == e).unwrap_or(0),
+            DropReason::Malformed(e) => wire_error_index(e),
             DropReason::NoRoute => w,
             DropReason::Blackhole => w + 1,
             DropReason::HopLimitExceeded => w + 2,
@@ -201,6 +208,26 @@ impl DropReason {
                 DropReason::InconsistentSnapshot,
                 DropReason::UnknownRoutingHeader,
             ])
+    }
+}
+
+/// The position of `e` in [`WIRE_ERRORS`]; an exhaustive match, so a new
+/// wire error cannot silently share another's counter.
+const fn wire_error_index(e: WireError) -> usize {
+    match e {
+        WireError::Truncated => 0,
+        WireError::BadVersion => 1,
+        WireError::Ipv4BadIhl => 2,
+        WireError::Ipv4BadTotalLength => 3,
+        WireError::Ipv4BadChecksum => 4,
+        WireError::Ipv6BadPayloadLength => 5,
+        WireError::ExtHeaderTruncated => 6,
+        WireError::ExtHeaderChainTooLong => 7,
+        WireError::BadOption => 8,
+        WireError::SrhBadLength => 9,
+        WireError::SrhSegmentsLeftBeyondLastEntry => 10,
+        WireError::UdpBadLength => 11,
+        WireError::Malformed => 12,
     }
 }
 
@@ -251,6 +278,10 @@ pub fn process(fib: &Fib, ingress_vrf: VrfId, pkt: &mut Packet<'_>) -> Verdict {
 #[inline]
 fn checked_v6(pkt: &mut Packet<'_>) -> Result<Ipv6Addr, DropReason> {
     let ip = Ipv6Packet::new_checked(pkt.data())?;
+    if ip.payload_len() == 0 && ip.next_header() == IpProtocol::HOP_BY_HOP {
+        // A jumbogram (RFC 2675); not supported, never forwarded truncated.
+        return Err(WireError::Ipv6BadPayloadLength.into());
+    }
     let (dst, len) = (ip.dst_addr(), ip.total_len());
     pkt.truncate(len);
     Ok(dst)
@@ -328,6 +359,9 @@ fn route_v4(fib: &Fib, vrf: VrfId, pkt: &mut Packet<'_>, passes: u8) -> Verdict 
 /// decapsulate, route into the same policy...), and the count is what stops
 /// such a loop.
 fn encap(fib: &Fib, id: crate::fib::PolicyId, pkt: &mut Packet<'_>, passes: u8) -> Verdict {
+    if passes >= MAX_LOCAL_SID_PASSES {
+        return Verdict::Drop(DropReason::LocalSidLoop);
+    }
     let Some((policy, egress)) = fib.policy_with_egress(id) else {
         return Verdict::Drop(DropReason::InconsistentSnapshot);
     };
@@ -338,7 +372,7 @@ fn encap(fib: &Fib, id: crate::fib::PolicyId, pkt: &mut Packet<'_>, passes: u8) 
         // Resolved when the snapshot was built: the same answer route_v6
         // would give, without validating our own header and looking it up.
         Some(adj) => forward_v6(pkt, adj),
-        None => route_v6(fib, UNDERLAY, pkt, passes),
+        None => route_v6(fib, UNDERLAY, pkt, passes + 1),
     }
 }
 
@@ -472,7 +506,8 @@ fn end(
     let mut srh = Srh::new_unchecked(rest);
     let segments_left = srh.segments_left();
     if segments_left == 0 {
-        // S02-S03: stop processing the SRH, process the next header.
+        // S02-S03: stop processing the SRH, process the next header. (Like
+        // Linux, the SRH is validated first: a malformed one is dropped.)
         return Verdict::Local;
     }
     let next = segments_left - 1;
@@ -504,7 +539,7 @@ fn decap(fib: &Fib, pkt: &mut Packet<'_>, chain: &ExtChain, how: Decap, passes: 
             return Verdict::Drop(DropReason::SrhSegmentsLeftNonZero);
         }
     }
-    if chain.has_fragment {
+    if chain.non_first_fragment {
         return Verdict::Drop(DropReason::OuterFragmented);
     }
     let inner = chain.upper_protocol;
@@ -517,6 +552,10 @@ fn decap(fib: &Fib, pkt: &mut Packet<'_>, chain: &ExtChain, how: Decap, passes: 
     if !(is_v4 || is_v6) {
         // Upper-layer header processing for the SID itself (STAMP, echo).
         return Verdict::Local;
+    }
+    if chain.has_fragment {
+        // Decapsulating would need reassembly first.
+        return Verdict::Drop(DropReason::OuterFragmented);
     }
     if (is_v4 && !accepts_v4) || (is_v6 && !accepts_v6) {
         return Verdict::Drop(DropReason::InnerProtocolMismatch);

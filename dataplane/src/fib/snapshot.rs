@@ -170,7 +170,7 @@ impl FibBuilder {
     fn check_action(
         &self,
         vrf: VrfId,
-        prefix: String,
+        prefix: impl Fn() -> String,
         action: &RouteAction,
         v6: bool,
     ) -> Result<(), FibError> {
@@ -178,12 +178,12 @@ impl FibBuilder {
             RouteAction::Encap(id) if id.0 as usize >= self.policies.len() => {
                 Err(FibError::UnknownPolicy {
                     policy: id.0,
-                    route: format!("vrf {vrf} {prefix}"),
+                    route: format!("vrf {vrf} {}", prefix()),
                 })
             }
             RouteAction::Forward(Adjacency { next_hop, .. }) if !family_ok(next_hop, v6) => {
                 Err(FibError::NextHopFamily {
-                    what: format!("route vrf {vrf} {prefix}"),
+                    what: format!("route vrf {vrf} {}", prefix()),
                     next_hop,
                 })
             }
@@ -191,7 +191,9 @@ impl FibBuilder {
         }
     }
 
-    fn check_sid(&self, what: String, behavior: &SidBehavior) -> Result<(), FibError> {
+    /// `what` describes the SID for an error message; it is only called
+    /// when there is one (a snapshot may hold a million entries).
+    fn check_sid(&self, what: impl Fn() -> String, behavior: &SidBehavior) -> Result<(), FibError> {
         let (vrf, adjacency) = match *behavior {
             SidBehavior::End => (None, None),
             SidBehavior::EndX(adj) | SidBehavior::EndDX6(adj) => (None, Some((adj, true))),
@@ -202,13 +204,13 @@ impl FibBuilder {
         };
         if let Some(vrf) = vrf {
             if !self.vrfs.contains_key(&vrf) {
-                return Err(FibError::UnknownVrf { vrf, what });
+                return Err(FibError::UnknownVrf { vrf, what: what() });
             }
         }
         if let Some((adj, v6)) = adjacency {
             if !family_ok(adj.next_hop, v6) {
                 return Err(FibError::NextHopFamily {
-                    what,
+                    what: what(),
                     next_hop: adj.next_hop,
                 });
             }
@@ -220,19 +222,19 @@ impl FibBuilder {
     pub fn build(&self) -> Result<Fib, FibError> {
         for (&vrf, table) in &self.vrfs {
             for (prefix, len, action) in table.v4().iter() {
-                self.check_action(vrf, format!("{prefix}/{len}"), action, false)?;
+                self.check_action(vrf, || format!("{prefix}/{len}"), action, false)?;
             }
             for (prefix, len, action) in table.v6().iter() {
-                self.check_action(vrf, format!("{prefix}/{len}"), action, true)?;
+                self.check_action(vrf, || format!("{prefix}/{len}"), action, true)?;
             }
         }
         let sids = self.sids.build();
         for (sid, behavior) in sids.sids() {
-            self.check_sid(format!("SID {sid} ({})", behavior.name()), behavior)?;
+            self.check_sid(|| format!("SID {sid} ({})", behavior.name()), behavior)?;
         }
         for (prefix, len, behavior) in sids.prefixes().iter() {
             self.check_sid(
-                format!("SID prefix {prefix}/{len} ({})", behavior.name()),
+                || format!("SID prefix {prefix}/{len} ({})", behavior.name()),
                 behavior,
             )?;
         }
