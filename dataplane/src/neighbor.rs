@@ -53,7 +53,9 @@ impl NeighborTable {
 
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (PortId, IpAddr, Mac)> + '_ {
-        self.entries.iter().map(|(&(port, ip), &mac)| (port, ip, mac))
+        self.entries
+            .iter()
+            .map(|(&(port, ip), &mac)| (port, ip, mac))
     }
 }
 
@@ -68,7 +70,10 @@ mod tests {
         assert_eq!(t.insert(PortId(1), a, [2, 0, 0, 0, 0, 1]), None);
         assert_eq!(t.lookup(PortId(1), a), Some([2, 0, 0, 0, 0, 1]));
         assert_eq!(t.lookup(PortId(2), a), None);
-        assert_eq!(t.insert(PortId(1), a, [2, 0, 0, 0, 0, 9]), Some([2, 0, 0, 0, 0, 1]));
+        assert_eq!(
+            t.insert(PortId(1), a, [2, 0, 0, 0, 0, 9]),
+            Some([2, 0, 0, 0, 0, 1])
+        );
         assert_eq!(t.lookup(PortId(1), a), Some([2, 0, 0, 0, 0, 9]));
         assert_eq!(t.remove(PortId(1), a), Some([2, 0, 0, 0, 0, 9]));
         assert!(t.is_empty());
