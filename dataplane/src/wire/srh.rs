@@ -15,7 +15,7 @@
 //!
 //! [`Srh::check_len`] and [`Srh::check_tlvs`] together accept exactly what
 //! Linux's `seg6_validate_srh(srh, len, reduced = true)` (the receive path,
-//! `seg6_get_srh`) accepts, with one deliberate difference:
+//! `seg6_get_srh`) accepts, with two deliberate differences (both below):
 //! * Routing Type must be 4 ([`Error::Malformed`] otherwise);
 //! * the buffer must hold `(Hdr Ext Len + 1) * 8` octets ([`Error::Truncated`];
 //!   Linux pulls that many octets or drops);
@@ -33,7 +33,10 @@
 //!   RFC 8754 §2.1.1.1 defines it; Linux reads every TLV, Pad1 included, as
 //!   Type + Length, so it rejects some SRHs that end in Pad1 and misreads
 //!   others. PadN longer than the 5 octets RFC 8754 allows is accepted (its
-//!   content is to be ignored on receipt), as Linux does.
+//!   content is to be ignored on receipt), as Linux does. Second
+//!   difference: an HMAC TLV shorter than its fixed part (6 octets of
+//!   D flag, reserved and Key ID) is [`Error::BadOption`]; Linux's TLV loop
+//!   does not look at types and accepts it.
 
 use std::net::Ipv6Addr;
 
