@@ -1,0 +1,242 @@
+//! The configuration file as serde types: one struct per section, every one
+//! `deny_unknown_fields`. These are the file's *shape* only; what the values
+//! mean (addresses, prefixes, references between sections) is checked in
+//! `validate`.
+//!
+//! Addresses and prefixes are kept as strings and numbers as `i64` (TOML's
+//! integer type) so that a wrong value is reported by the validator with the
+//! form it expected, instead of by serde's generic type message.
+
+use serde::Deserialize;
+
+/// A whole configuration file. `toml::from_str::<ConfigFile>` accepts
+/// exactly the files whose shape is right; [`super::load_str`] does that
+/// section by section, so that it can report every mistake with its line.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// `[[port]]`: the engine's interfaces, in PortId order.
+    #[serde(default)]
+    pub port: Vec<PortEntry>,
+    /// `[[vrf]]`: the overlay VRFs (VRF 0, the underlay, is implicit).
+    #[serde(default)]
+    pub vrf: Vec<VrfEntry>,
+    /// `[router]`: addresses of the router itself.
+    pub router: Option<RouterEntry>,
+    /// `[[sid]]`: local SIDs and SID prefixes.
+    #[serde(default)]
+    pub sid: Vec<SidEntry>,
+    /// `[[policy]]`: SR policies (H.Encaps / H.Encaps.Red).
+    #[serde(default)]
+    pub policy: Vec<PolicyEntry>,
+    /// `[[route]]`: routes of the underlay and of the VRFs.
+    #[serde(default)]
+    pub route: Vec<RouteEntry>,
+}
+
+/// `[[port]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortEntry {
+    /// Linux interface name.
+    pub name: String,
+    /// `"wan"` or `"lan"`.
+    pub role: PortRole,
+    /// The VRF of a LAN port (WAN ports are in the underlay).
+    pub vrf: Option<String>,
+    /// Number of rx/tx queues (one AF_XDP socket each); default: all.
+    pub queues: Option<i64>,
+    /// How the XDP program is attached.
+    #[serde(default)]
+    pub xdp_mode: XdpMode,
+}
+
+/// Which side of the SD-WAN edge a port is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortRole {
+    /// Underlay side: SRv6 traffic to and from other edges.
+    Wan,
+    /// Customer side: plain IPv4/IPv6 traffic of one VRF.
+    Lan,
+}
+
+impl PortRole {
+    /// `"wan"` or `"lan"`, as written in the file.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PortRole::Wan => "wan",
+            PortRole::Lan => "lan",
+        }
+    }
+}
+
+/// How the XDP program is attached to a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpMode {
+    /// Native (driver) mode where the driver supports it, else generic.
+    #[default]
+    Auto,
+    /// Native mode only; attaching fails where the driver lacks XDP.
+    Driver,
+    /// Generic (SKB) mode: works everywhere, slower.
+    Generic,
+}
+
+impl XdpMode {
+    /// The name as written in the file.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            XdpMode::Auto => "auto",
+            XdpMode::Driver => "driver",
+            XdpMode::Generic => "generic",
+        }
+    }
+}
+
+/// `[[vrf]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VrfEntry {
+    /// Name other sections use to refer to it.
+    pub name: String,
+    /// VRF number, 1..=4095.
+    pub id: i64,
+}
+
+/// `[router]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterEntry {
+    /// Outer IPv6 source address of encapsulated packets.
+    pub source: String,
+    /// Further IPv6 addresses the engine answers itself (e.g. the STAMP
+    /// reflector's); each becomes a local /128 route in the underlay.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// UDP port of the STAMP reflector; default 862.
+    pub stamp_port: Option<i64>,
+}
+
+/// `[[sid]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SidEntry {
+    /// A SID (`"fc00:2::100"`) or a SID prefix (`"fc00:2::/48"`).
+    pub sid: String,
+    /// The behaviour.
+    pub behavior: BehaviorName,
+    /// VRF of End.DT4 / End.DT6 / End.DT46.
+    pub vrf: Option<String>,
+    /// Port of End.X / End.DX4 / End.DX6.
+    pub port: Option<String>,
+    /// Next hop of End.X / End.DX4 / End.DX6 (an address or `"on-link"`).
+    pub nexthop: Option<String>,
+}
+
+/// A SID behaviour's name in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum BehaviorName {
+    /// End
+    #[serde(rename = "end")]
+    End,
+    /// End.X
+    #[serde(rename = "end.x")]
+    EndX,
+    /// End.DT4
+    #[serde(rename = "end.dt4")]
+    EndDT4,
+    /// End.DT6
+    #[serde(rename = "end.dt6")]
+    EndDT6,
+    /// End.DT46
+    #[serde(rename = "end.dt46")]
+    EndDT46,
+    /// End.DX4
+    #[serde(rename = "end.dx4")]
+    EndDX4,
+    /// End.DX6
+    #[serde(rename = "end.dx6")]
+    EndDX6,
+}
+
+impl BehaviorName {
+    /// The RFC 8986 name (`End.DT4`).
+    pub const fn rfc_name(self) -> &'static str {
+        match self {
+            BehaviorName::End => "End",
+            BehaviorName::EndX => "End.X",
+            BehaviorName::EndDT4 => "End.DT4",
+            BehaviorName::EndDT6 => "End.DT6",
+            BehaviorName::EndDT46 => "End.DT46",
+            BehaviorName::EndDX4 => "End.DX4",
+            BehaviorName::EndDX6 => "End.DX6",
+        }
+    }
+}
+
+/// `[[policy]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyEntry {
+    /// Name routes use to refer to it.
+    pub name: String,
+    /// `"encap"` (H.Encaps) or `"encap.red"` (H.Encaps.Red).
+    pub mode: PolicyMode,
+    /// SIDs in travel order, 1 to 16.
+    pub segments: Vec<String>,
+    /// Outer source address; default `router.source`.
+    pub source: Option<String>,
+    /// How the outer Flow Label is set; default `"copy"`.
+    #[serde(default)]
+    pub flow_label: FlowLabel,
+    /// Outer Hop Limit for IPv4 inner packets, 1..=255; default 64.
+    pub ipv4_hop_limit: Option<i64>,
+}
+
+/// An SR policy's encapsulation in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum PolicyMode {
+    /// H.Encaps
+    #[serde(rename = "encap")]
+    Encap,
+    /// H.Encaps.Red
+    #[serde(rename = "encap.red")]
+    EncapRed,
+}
+
+/// The outer Flow Label choice in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowLabel {
+    /// Copy the inner IPv6 Flow Label (0 for IPv4 inner packets).
+    #[default]
+    Copy,
+    /// Always 0.
+    Zero,
+    /// A hash of the inner flow.
+    Hash,
+}
+
+/// `[[route]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteEntry {
+    /// `"underlay"` or the name of a `[[vrf]]`.
+    pub vrf: String,
+    /// `"10.2.0.0/16"`, `"2001:db8::/32"`.
+    pub prefix: String,
+    /// Encapsulate into this `[[policy]]`.
+    pub policy: Option<String>,
+    /// Forward to this neighbour (an address or `"on-link"`), with `port`.
+    pub nexthop: Option<String>,
+    /// The output port of a `nexthop` route.
+    pub port: Option<String>,
+    /// Addressed to the router itself.
+    #[serde(default)]
+    pub local: bool,
+    /// Drop.
+    #[serde(default)]
+    pub blackhole: bool,
+}

@@ -1,0 +1,887 @@
+//! Every validation rule of the configuration file: the error names the
+//! right key path and line, and says what is wrong and what was expected.
+
+use control::config::{self, ConfigError, ConfigErrors, ErrorKind, LoadedConfig, MAX_ERRORS};
+
+/// A small valid configuration; tests append entries to it (appended
+/// `[[x]]` entries get the next index of their section) or replace lines.
+const BASE: &str = r#"[[port]]
+name = "wan0"
+role = "wan"
+
+[[port]]
+name = "lan0"
+role = "lan"
+vrf = "blue"
+
+[[vrf]]
+name = "blue"
+id = 10
+
+[router]
+source = "fc00:0:1::1"
+
+[[sid]]
+sid = "fc00:0:1::100"
+behavior = "end.dt4"
+vrf = "blue"
+
+[[policy]]
+name = "p"
+mode = "encap"
+segments = ["fc00:0:2::100"]
+
+[[route]]
+vrf = "underlay"
+prefix = "::/0"
+nexthop = "fe80::1"
+port = "wan0"
+
+[[route]]
+vrf = "blue"
+prefix = "10.2.0.0/16"
+policy = "p"
+"#;
+
+fn ok(text: &str) -> LoadedConfig {
+    match config::load_str(text, "t.toml") {
+        Ok(c) => c,
+        Err(e) => panic!("should load:\n{e}"),
+    }
+}
+
+fn errs(text: &str) -> ConfigErrors {
+    match config::load_str(text, "t.toml") {
+        Ok(_) => panic!("should be rejected:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+/// 1-based line of the first line of `text` containing `needle` at or after
+/// line `from`.
+fn line_of(text: &str, needle: &str, from: usize) -> usize {
+    text.lines()
+        .enumerate()
+        .skip(from.saturating_sub(1))
+        .find(|(_, l)| l.contains(needle))
+        .map(|(i, _)| i + 1)
+        .unwrap_or_else(|| panic!("{needle:?} not in text"))
+}
+
+/// The line where text appended by [`with`] starts.
+fn appended() -> usize {
+    BASE.lines().count() + 2
+}
+
+/// Asserts that loading `text` reports an error at `path` whose message
+/// contains every one of `says`, and returns it.
+fn expect(text: &str, path: &str, says: &[&str]) -> ConfigError {
+    let all = errs(text);
+    let found = all.errors().iter().find(|e| e.path == path);
+    let Some(e) = found else {
+        panic!("no error at {path}; got:\n{all}");
+    };
+    let msg = e.to_string();
+    for s in says {
+        assert!(msg.contains(s), "error at {path} lacks {s:?}: {msg}");
+    }
+    e.clone()
+}
+
+fn with(extra: &str) -> String {
+    format!("{BASE}\n{extra}")
+}
+
+#[test]
+fn the_base_is_valid() {
+    let c = ok(BASE);
+    assert_eq!(c.ports.len(), 2);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn display_format_is_file_line_path_reason() {
+    let text = with("[[route]]\nvrf = \"blue\"\nprefix = \"10.3.0.0/16\"\npolicy = \"nope\"\n");
+    let e = expect(&text, "route[2].policy", &[]);
+    let line = line_of(&text, "policy = \"nope\"", 1);
+    assert_eq!(e.line, Some(line));
+    assert_eq!(
+        e.to_string(),
+        format!("t.toml:{line}: route[2].policy: no policy named \"nope\"; expected one of: p")
+    );
+}
+
+// ---- syntax and shape ------------------------------------------------------
+
+#[test]
+fn syntax_error_has_line_and_column() {
+    let text = "[[port]]\nname = \"wan0\"\nrole = \"wan\"\n[router\nsource = \"fc00::1\"\n";
+    let all = errs(text);
+    assert_eq!(all.count(), 1);
+    let e = &all.errors()[0];
+    assert!(matches!(e.kind, ErrorKind::Syntax(_)));
+    assert_eq!((e.line, e.column), (Some(4), Some(8)));
+    let msg = e.to_string();
+    assert!(msg.starts_with("t.toml:4:8: TOML syntax error: "), "{msg}");
+    assert!(!msg.contains('\n'), "one line: {msg}");
+
+    let all = errs("[[port]]\nname = \"unterminated\n");
+    assert_eq!(all.errors()[0].line, Some(2));
+}
+
+#[test]
+fn unknown_keys_are_all_reported_with_their_lines() {
+    let text = with(
+        "[[port]]\nname = \"lan1\"\nrole = \"lan\"\nvrf = \"blue\"\ncolour = \"x\"\nspeed = 10\n",
+    );
+    let e = expect(
+        &text,
+        "port[2].colour",
+        &["unknown key; expected one of: name, role, vrf, queues, xdp_mode"],
+    );
+    assert_eq!(e.line, Some(line_of(&text, "colour", 1)));
+    let e = expect(&text, "port[2].speed", &["unknown key"]);
+    assert_eq!(e.line, Some(line_of(&text, "speed", 1)));
+
+    let text = BASE.replace(
+        "source = \"fc00:0:1::1\"",
+        "source = \"fc00:0:1::1\"\nsrc = \"x\"",
+    );
+    expect(
+        &text,
+        "router.src",
+        &["expected one of: source, addresses, stamp_port"],
+    );
+}
+
+#[test]
+fn unknown_section() {
+    let text = with("[[routes]]\nvrf = \"blue\"\n");
+    let e = expect(
+        &text,
+        "routes",
+        &["unknown section; expected one of [[port]], [[vrf]], [router]"],
+    );
+    assert_eq!(e.line, Some(appended()));
+    // A top-level key must come before the first table to be top-level.
+    let e = expect(
+        &format!("debug = true\n{BASE}"),
+        "debug",
+        &["unknown section"],
+    );
+    assert_eq!(e.line, Some(1));
+}
+
+#[test]
+fn section_of_the_wrong_form() {
+    let text = BASE.replacen(
+        "[[port]]\nname = \"wan0\"\nrole = \"wan\"\n\n[[port]]",
+        "[port]\nname = \"wan0\"\nrole = \"wan\"\n\n[port.x]",
+        1,
+    );
+    expect(
+        &text,
+        "port",
+        &["expected an array of tables, written [[port]]"],
+    );
+    let text = BASE.replace("[router]", "[[router]]");
+    expect(&text, "router", &["expected a table, written [router]"]);
+    let text = format!("sid = [1, 2]\n{}", BASE.replace("[[sid]]", "[[sidx]]"));
+    expect(
+        &text,
+        "sid[0]",
+        &["expected an array of tables, written [[sid]]"],
+    );
+}
+
+#[test]
+fn wrong_type_names_the_key() {
+    let text =
+        with("[[port]]\nname = \"lan1\"\nrole = \"lan\"\nvrf = \"blue\"\nqueues = \"four\"\n");
+    let e = expect(
+        &text,
+        "port[2].queues",
+        &["invalid type: string \"four\", expected i64"],
+    );
+    assert_eq!(e.line, Some(line_of(&text, "queues", 1)));
+    expect(
+        &with("[[port]]\nname = \"lan1\"\nrole = \"lab\"\n"),
+        "port[2].role",
+        &["unknown variant `lab`, expected `wan` or `lan`"],
+    );
+    expect(
+        &with("[[port]]\nname = \"lan1\"\nrole = \"wan\"\nxdp_mode = \"native\"\n"),
+        "port[2].xdp_mode",
+        &["expected one of `auto`, `driver`, `generic`"],
+    );
+    expect(
+        &with("[[sid]]\nsid = \"fc00:0:1::5\"\nbehavior = \"end.dt5\"\n"),
+        "sid[1].behavior",
+        &["`end.dt46`"],
+    );
+    expect(
+        &with("[[policy]]\nname = \"q\"\nmode = \"encaps\"\nsegments = [\"fc00::1\"]\n"),
+        "policy[1].mode",
+        &["expected `encap` or `encap.red`"],
+    );
+    expect(
+        &with("[[policy]]\nname = \"q\"\nmode = \"encap\"\nsegments = \"fc00::1\"\n"),
+        "policy[1].segments",
+        &["expected a sequence"],
+    );
+}
+
+#[test]
+fn missing_key() {
+    let text = with("[[route]]\nvrf = \"blue\"\npolicy = \"p\"\n");
+    let e = expect(
+        &text,
+        "route[2].prefix",
+        &["missing; this key is required in every [[route]]"],
+    );
+    assert_eq!(e.line, Some(appended()));
+    expect(
+        &with("[[vrf]]\nname = \"red\"\n"),
+        "vrf[1].id",
+        &["required"],
+    );
+}
+
+// ---- ports -----------------------------------------------------------------
+
+#[test]
+fn lan_port_without_vrf_and_wan_port_with_one() {
+    let text = with("[[port]]\nname = \"lan1\"\nrole = \"lan\"\n");
+    let e = expect(
+        &text,
+        "port[2].vrf",
+        &["a LAN port needs a VRF; expected vrf = "],
+    );
+    assert_eq!(e.line, Some(appended()));
+    let text = BASE.replacen("role = \"wan\"", "role = \"wan\"\nvrf = \"blue\"", 1);
+    let e = expect(
+        &text,
+        "port[0].vrf",
+        &["a WAN port is always in the underlay"],
+    );
+    assert_eq!(e.line, Some(4));
+}
+
+#[test]
+fn lan_port_in_an_undeclared_vrf_or_the_underlay() {
+    expect(
+        &with("[[port]]\nname = \"lan1\"\nrole = \"lan\"\nvrf = \"green\"\n"),
+        "port[2].vrf",
+        &["no VRF named \"green\"; expected one of: blue"],
+    );
+    expect(
+        &with("[[port]]\nname = \"lan1\"\nrole = \"lan\"\nvrf = \"underlay\"\n"),
+        "port[2].vrf",
+        &["a LAN port cannot be in the underlay"],
+    );
+}
+
+#[test]
+fn port_names_and_queues() {
+    let text = with("[[port]]\nname = \"lan0\"\nrole = \"lan\"\nvrf = \"blue\"\n");
+    let e = expect(
+        &text,
+        "port[2].name",
+        &["duplicate port name \"lan0\", already defined at port[1].name (line 6)"],
+    );
+    assert_eq!(e.line, Some(appended() + 1));
+    expect(
+        &with("[[port]]\nname = \"a-very-long-interface\"\nrole = \"wan\"\n"),
+        "port[2].name",
+        &["is not a valid name; expected a Linux interface name"],
+    );
+    expect(
+        &with("[[port]]\nname = \"eth1\"\nrole = \"wan\"\nqueues = 0\n"),
+        "port[2].queues",
+        &["0 is out of range; expected 1 to 256"],
+    );
+}
+
+#[test]
+fn no_ports() {
+    let text = BASE.replacen("[[port]]\nname = \"wan0\"\nrole = \"wan\"\n", "", 1);
+    let text = text.replacen(
+        "[[port]]\nname = \"lan0\"\nrole = \"lan\"\nvrf = \"blue\"\n",
+        "",
+        1,
+    );
+    expect(&text, "port", &["no [[port]] is configured"]);
+}
+
+// ---- VRFs ------------------------------------------------------------------
+
+#[test]
+fn vrf_ids_names_and_duplicates() {
+    expect(
+        &BASE.replace("id = 10", "id = 0"),
+        "vrf[0].id",
+        &["0 is out of range; expected 1 to 4095 (VRF 0 is the underlay"],
+    );
+    expect(
+        &BASE.replace("id = 10", "id = 4096"),
+        "vrf[0].id",
+        &["out of range"],
+    );
+    expect(
+        &with("[[vrf]]\nname = \"blue\"\nid = 11\n"),
+        "vrf[1].name",
+        &["duplicate VRF name \"blue\""],
+    );
+    expect(
+        &with("[[vrf]]\nname = \"red\"\nid = 10\n"),
+        "vrf[1].id",
+        &["duplicate VRF id 10, already defined at vrf[0].id (line 12)"],
+    );
+    expect(
+        &with("[[vrf]]\nname = \"underlay\"\nid = 11\n"),
+        "vrf[1].name",
+        &["\"underlay\", which is VRF 0's"],
+    );
+    expect(
+        &with("[[vrf]]\nname = \"red slice\"\nid = 11\n"),
+        "vrf[1].name",
+        &["not a valid name; expected 1 to 32 letters"],
+    );
+}
+
+#[test]
+fn a_broken_vrf_is_reported_once() {
+    // vrf blue has a bad id: the port, SID and route that use it must not
+    // each add an "unknown VRF" error.
+    let all = errs(&BASE.replace("id = 10", "id = -1"));
+    assert_eq!(all.count(), 1, "{all}");
+}
+
+// ---- router ------------------------------------------------------------------
+
+#[test]
+fn router_is_required_and_checked() {
+    let text = BASE.replace("[router]\nsource = \"fc00:0:1::1\"\n", "");
+    let e = expect(
+        &text,
+        "router",
+        &["missing; expected a [router] table with at least source"],
+    );
+    assert_eq!(e.line, None);
+    expect(
+        &BASE.replace("source = \"fc00:0:1::1\"", "source = \"10.0.0.1\""),
+        "router.source",
+        &["\"10.0.0.1\" is not an IPv6 address"],
+    );
+    expect(
+        &BASE.replace("source = \"fc00:0:1::1\"", "source = \"ff02::1\""),
+        "router.source",
+        &["ff02::1 is a multicast address; expected a unicast address usable as an encapsulation source"],
+    );
+    expect(
+        &BASE.replace(
+            "source = \"fc00:0:1::1\"",
+            "source = \"fc00:0:1::1\"\nstamp_port = 0",
+        ),
+        "router.stamp_port",
+        &["0 is out of range; expected a UDP port, 1 to 65535 (default 862)"],
+    );
+}
+
+#[test]
+fn router_addresses() {
+    let add = |a: &str| {
+        BASE.replace(
+            "source = \"fc00:0:1::1\"",
+            &format!("source = \"fc00:0:1::1\"\naddresses = {a}"),
+        )
+    };
+    let c = ok(&add("[\"fc00:0:1::5\"]"));
+    assert_eq!(c.stamp_port, 862);
+    assert_eq!(c.owned_addresses.len(), 2);
+    expect(
+        &add("[\"fc00:0:1::5\", \"fc00:0:1:0::5\"]"),
+        "router.addresses[1]",
+        &["duplicate router address fc00:0:1::5"],
+    );
+    expect(&add("[\"::1\"]"), "router.addresses[0]", &["loopback"]);
+    expect(
+        &add("[\"fc00:0:1::100\"]"),
+        "router.addresses[0]",
+        &[
+            "it is also the SID at sid[0].sid",
+            "expected an address outside every SID",
+        ],
+    );
+    let text =
+        with("[[route]]\nvrf = \"underlay\"\nprefix = \"fc00:0:1::5/128\"\nblackhole = true\n");
+    let text = text.replace(
+        "source = \"fc00:0:1::1\"",
+        "source = \"fc00:0:1::1\"\naddresses = [\"fc00:0:1::5\"]",
+    );
+    expect(&text, "router.addresses[0]", &["routes it elsewhere"]);
+}
+
+// ---- policies -----------------------------------------------------------------
+
+#[test]
+fn policy_segment_count() {
+    let e = expect(
+        &BASE.replace("segments = [\"fc00:0:2::100\"]", "segments = []"),
+        "policy[0].segments",
+        &["0 segments; expected 1 to 16 SIDs"],
+    );
+    assert_eq!(e.line, Some(line_of(BASE, "segments", 1)));
+    let many: Vec<String> = (1..=17).map(|i| format!("\"fc00:0:2::{i:x}\"")).collect();
+    expect(
+        &BASE.replace(
+            "segments = [\"fc00:0:2::100\"]",
+            &format!("segments = [{}]", many.join(", ")),
+        ),
+        "policy[0].segments",
+        &["17 segments; expected 1 to 16 SIDs"],
+    );
+    let sixteen: Vec<String> = (1..=16).map(|i| format!("\"fc00:0:2::{i:x}\"")).collect();
+    ok(&BASE.replace(
+        "segments = [\"fc00:0:2::100\"]",
+        &format!("segments = [{}]", sixteen.join(", ")),
+    ));
+}
+
+#[test]
+fn policy_segments_must_be_unicast_sids() {
+    let text = BASE.replace(
+        "segments = [\"fc00:0:2::100\"]",
+        "segments = [\"fc00:0:2::100\", \"ff0e::1\", \"::\", \"fc00::/48\"]",
+    );
+    expect(
+        &text,
+        "policy[0].segments[1]",
+        &["ff0e::1 is a multicast address; expected a unicast address usable as a SID"],
+    );
+    expect(
+        &text,
+        "policy[0].segments[2]",
+        &[":: is a unspecified address"],
+    );
+    expect(
+        &text,
+        "policy[0].segments[3]",
+        &["\"fc00::/48\" is not an IPv6 address"],
+    );
+}
+
+#[test]
+fn policy_source_hop_limit_and_names() {
+    let p = |extra: &str| {
+        with(&format!("[[policy]]\nname = \"q\"\nmode = \"encap.red\"\nsegments = [\"fc00:0:2::100\"]\n{extra}\n"))
+    };
+    let c = ok(&p(
+        "source = \"fc00:0:1::9\"\nipv4_hop_limit = 255\nflow_label = \"zero\"",
+    ));
+    let q = &c.policies[1];
+    assert_eq!(
+        (q.name.as_str(), q.policy.source(), q.ipv4_hop_limit),
+        ("q", "fc00:0:1::9".parse().unwrap(), 255)
+    );
+    expect(
+        &p("source = \"fe80::9\""),
+        "policy[1].source",
+        &["link-local"],
+    );
+    expect(
+        &p("ipv4_hop_limit = 0"),
+        "policy[1].ipv4_hop_limit",
+        &["0 is out of range; expected 1 to 255"],
+    );
+    expect(
+        &p("ipv4_hop_limit = 256"),
+        "policy[1].ipv4_hop_limit",
+        &["256 is out of range"],
+    );
+    expect(
+        &p("flow_label = \"random\""),
+        "policy[1].flow_label",
+        &["expected one of `copy`, `zero`, `hash`"],
+    );
+    expect(
+        &with("[[policy]]\nname = \"p\"\nmode = \"encap\"\nsegments = [\"fc00:0:2::1\"]\n"),
+        "policy[1].name",
+        &["duplicate policy name \"p\""],
+    );
+}
+
+// ---- SIDs ------------------------------------------------------------------------
+
+fn sid(body: &str) -> String {
+    with(&format!("[[sid]]\n{body}\n"))
+}
+
+#[test]
+fn dt4_on_a_sid_prefix() {
+    let text = sid("sid = \"fc00:0:1:d4::/64\"\nbehavior = \"end.dt4\"\nvrf = \"blue\"");
+    let e = expect(
+        &text,
+        "sid[1].sid",
+        &["End.DT4 ends the SR path and takes no argument, so it must be a single SID (/128), not a prefix"],
+    );
+    assert_eq!(e.line, Some(appended() + 1));
+    expect(
+        &sid("sid = \"fc00:0:1:d6::/64\"\nbehavior = \"end.dt6\"\nvrf = \"blue\""),
+        "sid[1].sid",
+        &["End.DT6"],
+    );
+    // End and End.X may be prefixes; a /128 "prefix" is a SID.
+    let c = ok(&sid("sid = \"fc00:0:1:e::/64\"\nbehavior = \"end\""));
+    assert_eq!(
+        c.fib.local_sid(&"fc00:0:1:e::77".parse().unwrap()),
+        Some(&dataplane::behavior::SidBehavior::End)
+    );
+    ok(&sid(
+        "sid = \"fc00:0:1::d4/128\"\nbehavior = \"end.dt4\"\nvrf = \"blue\"",
+    ));
+}
+
+#[test]
+fn end_x_needs_a_next_hop_and_a_wan_port() {
+    let e = expect(
+        &sid("sid = \"fc00:0:1::e1\"\nbehavior = \"end.x\"\nport = \"wan0\""),
+        "sid[1].nexthop",
+        &["missing; End.X needs nexthop = \"<IPv6 address>\" (or \"on-link\") and port = \"<a WAN port>\""],
+    );
+    assert_eq!(e.line, Some(appended()));
+    expect(
+        &sid("sid = \"fc00:0:1::e1\"\nbehavior = \"end.x\"\nnexthop = \"fe80::1\""),
+        "sid[1].port",
+        &["End.X needs port"],
+    );
+    expect(
+        &sid("sid = \"fc00:0:1::e1\"\nbehavior = \"end.x\"\nnexthop = \"192.0.2.1\"\nport = \"wan0\""),
+        "sid[1].nexthop",
+        &["192.0.2.1 is an IPv4 next hop, but End.X carries IPv6"],
+    );
+    expect(
+        &sid(
+            "sid = \"fc00:0:1::e1\"\nbehavior = \"end.x\"\nnexthop = \"fe80::1\"\nport = \"lan0\"",
+        ),
+        "sid[1].port",
+        &["port \"lan0\" is a LAN port of VRF blue; expected a WAN port"],
+    );
+    expect(
+        &sid(
+            "sid = \"fc00:0:1::e1\"\nbehavior = \"end.x\"\nnexthop = \"fe80::1\"\nport = \"wan9\"",
+        ),
+        "sid[1].port",
+        &["no port named \"wan9\"; expected one of: wan0, lan0"],
+    );
+}
+
+#[test]
+fn dx_behaviours_check_family_and_port_role() {
+    let c = ok(&sid(
+        "sid = \"fc00:0:1::d4\"\nbehavior = \"end.dx4\"\nnexthop = \"10.1.0.1\"\nport = \"lan0\"",
+    ));
+    assert!(matches!(
+        c.fib.local_sid(&"fc00:0:1::d4".parse().unwrap()),
+        Some(dataplane::behavior::SidBehavior::EndDX4(_))
+    ));
+    expect(
+        &sid("sid = \"fc00:0:1::d4\"\nbehavior = \"end.dx4\"\nnexthop = \"fe80::1\"\nport = \"lan0\""),
+        "sid[1].nexthop",
+        &["fe80::1 is an IPv6 next hop, but End.DX4 carries IPv4; expected an IPv4 address or \"on-link\""],
+    );
+    expect(
+        &sid("sid = \"fc00:0:1::d6\"\nbehavior = \"end.dx6\"\nnexthop = \"fe80::1\"\nport = \"wan0\""),
+        "sid[1].port",
+        &["is a WAN port; expected a LAN port"],
+    );
+}
+
+#[test]
+fn sid_keys_the_behaviour_does_not_take() {
+    expect(
+        &sid("sid = \"fc00:0:1::e\"\nbehavior = \"end\"\nvrf = \"blue\""),
+        "sid[1].vrf",
+        &["End does not take this key; expected it removed (End takes sid and behavior only)"],
+    );
+    expect(
+        &sid("sid = \"fc00:0:1::d\"\nbehavior = \"end.dt6\"\nvrf = \"blue\"\nport = \"lan0\""),
+        "sid[1].port",
+        &["End.DT6 does not take this key"],
+    );
+}
+
+#[test]
+fn dt_sids_need_a_declared_vrf() {
+    expect(
+        &sid("sid = \"fc00:0:1::d\"\nbehavior = \"end.dt6\""),
+        "sid[1].vrf",
+        &["missing; End.DT6 needs vrf ="],
+    );
+    expect(
+        &sid("sid = \"fc00:0:1::d\"\nbehavior = \"end.dt46\"\nvrf = \"green\""),
+        "sid[1].vrf",
+        &["no VRF named \"green\"; expected one of: underlay, blue"],
+    );
+}
+
+#[test]
+fn duplicate_sids_however_written() {
+    let e = expect(
+        &sid("sid = \"fc00:0:1:0:0::100\"\nbehavior = \"end\""),
+        "sid[1].sid",
+        &["duplicate SID fc00:0:1::100, already defined at sid[0].sid (line 18)"],
+    );
+    assert_eq!(e.line, Some(appended() + 1));
+    expect(
+        &sid("sid = \"fc00:0:1::100/128\"\nbehavior = \"end\""),
+        "sid[1].sid",
+        &["duplicate SID fc00:0:1::100"],
+    );
+    let two = with("[[sid]]\nsid = \"fc00:0:1:e::/64\"\nbehavior = \"end\"\n\n[[sid]]\nsid = \"fc00:0:1:e:0::/64\"\nbehavior = \"end\"\n");
+    expect(&two, "sid[2].sid", &["duplicate SID fc00:0:1:e::/64"]);
+}
+
+#[test]
+fn sid_values() {
+    expect(
+        &sid("sid = \"fc00:0:1:e::1/64\"\nbehavior = \"end\""),
+        "sid[1].sid",
+        &["\"fc00:0:1:e::1/64\" has host bits set; expected the network address \"fc00:0:1:e::/64\""],
+    );
+    expect(
+        &sid("sid = \"ff02::1\"\nbehavior = \"end\""),
+        "sid[1].sid",
+        &["ff02::1 is a multicast address; expected a unicast address usable as a SID"],
+    );
+    expect(
+        &sid("sid = \"fe80::1\"\nbehavior = \"end\""),
+        "sid[1].sid",
+        &["link-local"],
+    );
+    expect(
+        &sid("sid = \"10.0.0.1\"\nbehavior = \"end\""),
+        "sid[1].sid",
+        &["is not an IPv6 SID"],
+    );
+    expect(
+        &sid("sid = \"::/0\"\nbehavior = \"end\""),
+        "sid[1].sid",
+        &["length 1 to 128"],
+    );
+    expect(
+        &sid("sid = \"10.0.0.0/8\"\nbehavior = \"end\""),
+        "sid[1].sid",
+        &["is not an IPv6 SID"],
+    );
+}
+
+// ---- routes ----------------------------------------------------------------------
+
+fn route(body: &str) -> String {
+    with(&format!("[[route]]\n{body}\n"))
+}
+
+#[test]
+fn ipv4_next_hop_on_an_ipv6_route() {
+    let text = route(
+        "vrf = \"underlay\"\nprefix = \"2001:db8::/32\"\nnexthop = \"192.0.2.1\"\nport = \"wan0\"",
+    );
+    let e = expect(
+        &text,
+        "route[2].nexthop",
+        &["192.0.2.1 is an IPv4 next hop, but this IPv6 route carries IPv6; expected an IPv6 address or \"on-link\""],
+    );
+    assert_eq!(e.line, Some(line_of(&text, "192.0.2.1", appended())));
+    expect(
+        &route("vrf = \"blue\"\nprefix = \"10.9.0.0/16\"\nnexthop = \"fe80::1\"\nport = \"lan0\""),
+        "route[2].nexthop",
+        &["IPv6 next hop, but this IPv4 route carries IPv4"],
+    );
+    expect(
+        &route(
+            "vrf = \"blue\"\nprefix = \"10.9.0.0/16\"\nnexthop = \"224.0.0.1\"\nport = \"lan0\"",
+        ),
+        "route[2].nexthop",
+        &["224.0.0.1 is a multicast address; expected a unicast address usable as a next hop"],
+    );
+    expect(
+        &route("vrf = \"blue\"\nprefix = \"10.9.0.0/16\"\nnexthop = \"gateway\"\nport = \"lan0\""),
+        "route[2].nexthop",
+        &["\"gateway\" is not a next hop: an IPv4 or IPv6 address, or \"on-link\""],
+    );
+}
+
+#[test]
+fn route_references() {
+    expect(
+        &route("vrf = \"blue\"\nprefix = \"10.9.0.0/16\"\npolicy = \"to-edge3\""),
+        "route[2].policy",
+        &["no policy named \"to-edge3\"; expected one of: p"],
+    );
+    expect(
+        &route("vrf = \"blue\"\nprefix = \"10.9.0.0/16\"\nnexthop = \"on-link\"\nport = \"lan7\""),
+        "route[2].port",
+        &["no port named \"lan7\"; expected one of: wan0, lan0"],
+    );
+    expect(
+        &route("vrf = \"green\"\nprefix = \"10.9.0.0/16\"\nblackhole = true"),
+        "route[2].vrf",
+        &["no VRF named \"green\"; expected one of: underlay, blue"],
+    );
+}
+
+#[test]
+fn route_port_must_be_in_the_route_vrf() {
+    expect(
+        &route("vrf = \"blue\"\nprefix = \"10.9.0.0/16\"\nnexthop = \"on-link\"\nport = \"wan0\""),
+        "route[2].port",
+        &["port \"wan0\" is a WAN port (in the underlay); expected a LAN port of VRF blue, the route's VRF"],
+    );
+    expect(
+        &route("vrf = \"underlay\"\nprefix = \"2001:db8::/32\"\nnexthop = \"on-link\"\nport = \"lan0\""),
+        "route[2].port",
+        &["is a LAN port of VRF blue; expected a WAN port: the route is in the underlay"],
+    );
+}
+
+#[test]
+fn route_needs_exactly_one_action() {
+    let text = route("vrf = \"blue\"\nprefix = \"10.9.0.0/16\"");
+    let e = expect(&text, "route[2]", &["no action; expected exactly one of policy = \"<name>\", nexthop = \"<address>\" with port = \"<name>\", local = true, blackhole = true"]);
+    assert_eq!(e.line, Some(appended()));
+    expect(
+        &route("vrf = \"blue\"\nprefix = \"10.9.0.0/16\"\npolicy = \"p\"\nblackhole = true"),
+        "route[2]",
+        &["policy and blackhole = true both given"],
+    );
+    expect(
+        &route("vrf = \"blue\"\nprefix = \"10.9.0.0/16\"\npolicy = \"p\"\nlocal = true\nblackhole = true"),
+        "route[2]",
+        &["policy, local = true, blackhole = true all given"],
+    );
+    expect(
+        &route("vrf = \"blue\"\nprefix = \"10.9.0.0/16\"\nport = \"lan0\""),
+        "route[2].nexthop",
+        &["missing; a route with a port needs nexthop = \"<address>\", or nexthop = \"on-link\""],
+    );
+    expect(
+        &route("vrf = \"blue\"\nprefix = \"10.9.0.0/16\"\nnexthop = \"10.1.0.1\""),
+        "route[2].port",
+        &["missing; a route with a nexthop needs port ="],
+    );
+    // local = false is the same as no local key.
+    let c = ok(&route(
+        "vrf = \"blue\"\nprefix = \"10.9.0.0/16\"\nlocal = false\nblackhole = true",
+    ));
+    assert_eq!(
+        c.fib
+            .vrf(10)
+            .unwrap()
+            .lookup_v4("10.9.1.1".parse().unwrap()),
+        Some(dataplane::fib::RouteAction::Blackhole)
+    );
+}
+
+#[test]
+fn route_prefixes() {
+    let text = route("vrf = \"blue\"\nprefix = \"10.9.1.1/16\"\nblackhole = true");
+    let e = expect(
+        &text,
+        "route[2].prefix",
+        &["\"10.9.1.1/16\" has host bits set; expected the network address \"10.9.0.0/16\""],
+    );
+    assert_eq!(e.line, Some(appended() + 2));
+    expect(
+        &route("vrf = \"blue\"\nprefix = \"10.9.0.0\"\nblackhole = true"),
+        "route[2].prefix",
+        &["is not a prefix written address/length, such as \"10.1.0.0/16\""],
+    );
+    expect(
+        &route("vrf = \"blue\"\nprefix = \"10.9.0.0/33\"\nblackhole = true"),
+        "route[2].prefix",
+        &["a prefix with a length of 0 to 32"],
+    );
+    expect(
+        &route("vrf = \"blue\"\nprefix = \"10.2.0.0/16\"\nblackhole = true"),
+        "route[2].prefix",
+        &["duplicate route blue 10.2.0.0/16, already defined at route[1].prefix"],
+    );
+    // The same prefix in another VRF is no duplicate.
+    ok(&route(
+        "vrf = \"underlay\"\nprefix = \"10.2.0.0/16\"\nblackhole = true",
+    ));
+}
+
+// ---- the file as a whole ----------------------------------------------------------
+
+#[test]
+fn all_errors_are_collected_in_file_order() {
+    let text = with(
+        "[[route]]\nvrf = \"green\"\nprefix = \"10.9.0.0/16\"\nblackhole = true\n\n\
+         [[policy]]\nname = \"q\"\nmode = \"encap\"\nsegments = []\n\n\
+         [[port]]\nname = \"lan1\"\nrole = \"lan\"\n",
+    );
+    let all = errs(&text);
+    let paths: Vec<&str> = all.errors().iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["route[2].vrf", "policy[1].segments", "port[2].vrf"],
+        "{all}"
+    );
+    let lines: Vec<usize> = all.errors().iter().map(|e| e.line.unwrap()).collect();
+    assert!(lines.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(all.to_string().lines().count(), 3);
+}
+
+#[test]
+fn at_most_max_errors_are_reported_and_the_rest_counted() {
+    let mut text = BASE.to_string();
+    for i in 0..30 {
+        text.push_str(&format!(
+            "\n[[route]]\nvrf = \"blue\"\nprefix = \"10.{i}.0.1/16\"\nblackhole = true\n"
+        ));
+    }
+    let all = errs(&text);
+    assert_eq!(all.count(), 30);
+    assert_eq!(all.errors().len(), MAX_ERRORS);
+    assert_eq!(all.omitted(), 30 - MAX_ERRORS);
+    let shown = all.to_string();
+    assert!(
+        shown.ends_with("t.toml: 10 more error(s) not shown (only the first 20 are reported)"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn warnings_for_valid_but_doubtful_configs() {
+    // No underlay route toward the policy's first SID.
+    let text = BASE.replace("prefix = \"::/0\"", "prefix = \"2001:db8::/32\"");
+    let c = ok(&text);
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(
+        c.warnings[0].contains(
+            "policy[0].segments: warning: no underlay route covers the first segment fc00:0:2::100"
+        ),
+        "{}",
+        c.warnings[0]
+    );
+    // A VRF without a LAN port.
+    let c = ok(&with("[[vrf]]\nname = \"red\"\nid = 11\n"));
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("vrf[1]: warning: no LAN port is in VRF red")),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
+fn a_rejected_file_builds_nothing() {
+    // Pure function: the same text gives the same answer, and an error
+    // anywhere means no LoadedConfig at all (nothing half-applied).
+    let text = route("vrf = \"blue\"\nprefix = \"10.9.0.0/16\"\npolicy = \"nope\"");
+    assert_eq!(errs(&text), errs(&text));
+    assert!(config::load_str(&text, "t.toml").is_err());
+}
