@@ -9,3 +9,4 @@
 
 pub mod config;
 pub mod neighbors;
+pub mod router;

@@ -1,13 +1,15 @@
 //! `srv6d`: the SRv6 router's command line.
 //!
-//! Today it has one command, `check`, which validates a configuration file
-//! and prints what it configures. The forwarding engine is not wired into
-//! this binary yet.
+//! `check` validates a configuration file and prints what it configures;
+//! `run` starts the router (AF_XDP engine, XDP steering programs, neighbour
+//! monitor) and keeps it running until SIGINT/SIGTERM, reloading the file on
+//! SIGHUP.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use dataplane::engine::IdlePolicy;
 
 /// Exit status of `check` for a configuration that was rejected.
 const EXIT_INVALID: u8 = 2;
@@ -22,13 +24,15 @@ const EXIT_INVALID: u8 = 2;
         toward remote edges over the WAN ports, and arrives there at End.DT4 / End.DT6 \
         SIDs that decapsulate it into the right VRF. The router is described by one TOML \
         file; its format is in docs/config.md, with examples in examples/.\n\n\
-        Commands available now: `check` validates a configuration file. The forwarding \
-        engine is not part of this binary yet.",
+        Commands: `check` validates a configuration file; `run` starts the router with it \
+        (as root), reloads it on SIGHUP and shuts down cleanly on SIGINT/SIGTERM.",
     after_long_help = "EXAMPLES:\n  \
         srv6d check --config examples/edge1.toml\n      \
         Validate edge1's configuration and print its ports, VRFs, SIDs, policies and routes.\n\n  \
         srv6d check -c /etc/srv6d/edge.toml && echo valid\n      \
-        Use the exit status in scripts: 0 valid, 2 rejected."
+        Use the exit status in scripts: 0 valid, 2 rejected.\n\n  \
+        sudo srv6d run --config examples/edge1.toml\n      \
+        Run edge1; `kill -HUP <pid>` reloads the file, Ctrl-C stops it."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -59,12 +63,81 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Run the router with a configuration file (needs root).
+    #[command(
+        long_about = "Run the router with a configuration file (needs root).\n\n\
+            The file is validated as a whole first (as `check` does); nothing starts if it \
+            is rejected. Then srv6d publishes the forwarding tables, starts the neighbour \
+            monitor, attaches its XDP program to every port (driver mode, generic mode as \
+            a logged fallback), opens one AF_XDP socket per port and rx queue, and starts \
+            the workers. Only the packets srv6d owns reach it (its SIDs and addresses, \
+            routed traffic on LAN ports); ARP, NDP and traffic to the host's own addresses \
+            stay with the kernel.\n\n\
+            SIGHUP re-reads the file: if it is valid and the ports are unchanged, the new \
+            tables are published atomically while packets keep flowing; otherwise the \
+            errors are logged and the running configuration stays. SIGINT or SIGTERM stop \
+            the workers, detach the XDP programs and print the final counters and the \
+            frame accounting.\n\n\
+            Logs go to stderr; set the level with --log-level or RUST_LOG.\n\n\
+            Exit status: 0 after a clean shutdown, 1 if the router could not start (or \
+            frames were unaccounted for at shutdown), 2 if the configuration was rejected.",
+        after_long_help = "EXAMPLES:\n  \
+            sudo srv6d run --config examples/edge1.toml\n  \
+            sudo srv6d run -c edge.toml --workers 2 --stats-interval 5 --log-level debug"
+    )]
+    Run {
+        /// The TOML configuration file.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Worker threads; worker N serves rx queue N of every port, so each
+        /// port needs at least this many queues.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        workers: u16,
+        /// Pin worker N to the Nth core of this comma-separated list
+        /// (e.g. `--cores 1` for one worker on core 1); unpinned if absent.
+        #[arg(long, value_delimiter = ',', value_name = "CORE,...")]
+        cores: Vec<usize>,
+        /// What a worker does when it finds no packet: `spin` keeps polling
+        /// (lowest latency, one core at 100 %), `yield` gives the core to
+        /// other threads between polls, `sleep` sleeps 50 µs after a run of
+        /// empty polls (shared or small machines, tests, demos).
+        #[arg(long, default_value = "spin", value_parser = ["spin", "yield", "sleep"])]
+        idle: String,
+        /// Log the counters every this many seconds (0: only at shutdown).
+        #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+        stats_interval: u64,
+        /// Log level (error, warn, info, debug, trace) unless RUST_LOG is set.
+        #[arg(long, default_value = "info", value_name = "LEVEL")]
+        log_level: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => check(&config),
+        Command::Run {
+            config,
+            workers,
+            cores,
+            idle,
+            stats_interval,
+            log_level,
+        } => {
+            let idle = match idle.as_str() {
+                "yield" => IdlePolicy::Yield,
+                "sleep" => IdlePolicy::Sleep(std::time::Duration::from_micros(50)),
+                _ => IdlePolicy::Spin,
+            };
+            run(
+                &config,
+                usize::from(workers),
+                cores,
+                idle,
+                stats_interval,
+                &log_level,
+            )
+        }
     }
 }
 
@@ -75,14 +148,162 @@ fn check(path: &std::path::Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(errors) => {
-            eprintln!("{errors}");
-            eprintln!(
-                "{}: configuration rejected ({} error{})",
-                errors.file(),
-                errors.count(),
-                if errors.count() == 1 { "" } else { "s" }
-            );
+            print_errors(&errors);
             ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+fn print_errors(errors: &control::config::ConfigErrors) {
+    eprintln!("{errors}");
+    eprintln!(
+        "{}: configuration rejected ({} error{})",
+        errors.file(),
+        errors.count(),
+        if errors.count() == 1 { "" } else { "s" }
+    );
+}
+
+fn counters_line(c: &dataplane::engine::Counters) -> String {
+    let drops: Vec<String> = c
+        .drops
+        .iter()
+        .chain(c.engine.iter())
+        .filter(|(_, n)| **n > 0)
+        .map(|(name, n)| format!("{name}={n}"))
+        .collect();
+    format!(
+        "rx={} tx={} drops: {}",
+        c.rx,
+        c.tx,
+        if drops.is_empty() {
+            "none".to_string()
+        } else {
+            drops.join(" ")
+        }
+    )
+}
+
+fn run(
+    path: &std::path::Path,
+    workers: usize,
+    cores: Vec<usize>,
+    idle: IdlePolicy,
+    stats_interval: u64,
+    log_level: &str,
+) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(log_level));
+    let filter = match filter {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("srv6d run: bad log level {log_level:?}: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let loaded = match control::config::load_file(path) {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            print_errors(&errors);
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!(
+            "srv6d run: needs root (it attaches XDP programs and opens AF_XDP sockets); \
+             run it with sudo or as root"
+        );
+        return ExitCode::FAILURE;
+    }
+    let mut router = match control::router::Router::start(loaded, workers, cores, idle) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("srv6d run: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("srv6d run: cannot start the signal loop: {e}");
+            let _ = router.stop();
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let period = std::time::Duration::from_secs(stats_interval.max(1));
+        let mut ticker = tokio::time::interval(period);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    tracing::info!(file = %path.display(), "SIGHUP: reloading");
+                    match control::config::load_file(path) {
+                        Ok(next) => match router.reload(next) {
+                            Ok(s) => tracing::info!(
+                                owned_added = s.owned_added,
+                                owned_removed = s.owned_removed,
+                                "configuration reloaded"
+                            ),
+                            Err(e) => tracing::error!("{e}"),
+                        },
+                        Err(errors) => tracing::error!(
+                            "reload refused, the running configuration stays:\n{errors}"
+                        ),
+                    }
+                }
+                _ = int.recv() => break,
+                _ = term.recv() => break,
+                _ = ticker.tick(), if stats_interval > 0 => {
+                    if let Some(c) = router.counters() {
+                        tracing::info!("counters: {}", counters_line(&c));
+                    }
+                }
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    });
+    if let Err(e) = outcome {
+        tracing::error!("signal handling failed: {e}");
+    }
+    tracing::info!("shutting down");
+    let last = router.counters();
+    match router.stop() {
+        Ok(accounting) => {
+            if let Some(c) = last {
+                tracing::info!("final counters: {}", counters_line(&c));
+            }
+            tracing::info!(
+                total = accounting.total,
+                accounted = accounting.accounted(),
+                "UMEM frames at shutdown"
+            );
+            if accounting.balanced() {
+                ExitCode::SUCCESS
+            } else {
+                tracing::error!(?accounting, "UMEM frames unaccounted for at shutdown");
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            tracing::error!("shutdown: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,0 +1,294 @@
+//! The running router: a validated configuration turned into a FIB snapshot,
+//! the XDP steering programs, the neighbour monitor and the AF_XDP engine;
+//! configuration reloads; an orderly shutdown.
+//!
+//! Start-up order: FIB snapshot, neighbour monitor (its first table is
+//! published before the engine starts), engine (which attaches the XDP
+//! programs through the engine's `RedirectSteering` and registers its
+//! sockets in them). Shutdown runs the other way, and the engine's frame
+//! accounting is returned so a leak shows.
+//!
+//! Reload: the ports must be the same (a port change needs a restart; the
+//! reload is refused and nothing changes). The XDP programs first learn the
+//! new engine-owned addresses, then the new FIB snapshot is published (one
+//! atomic pointer swap: a worker sees either the old or the new snapshot,
+//! whole), then addresses only the old configuration owned are removed. A
+//! packet both configurations forward is never dropped by the switch.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
+
+use dataplane::engine::{
+    Counters, Engine, EngineConfig, EngineError, FrameAccounting, IdlePolicy,
+    PortRole as EnginePortRole, PortSpec, RedirectSteering, Steering, SteeringHandle,
+};
+use dataplane::fib::{Fib, PortId, Published};
+use dataplane::neighbor::{Mac, NeighborTable};
+use tracing::{info, warn};
+
+use crate::config::{LoadedConfig, OwnedPrefix, PortConfig, PortRole};
+use crate::neighbors::{self, NeighborMonitor};
+
+/// Why the router could not start or reload.
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    /// A configured port's interface does not exist in this namespace.
+    #[error("port {port} (`{ifname}`): no such interface in this network namespace")]
+    NoInterface { port: u16, ifname: String },
+    /// The interface has no Ethernet address (not an Ethernet device).
+    #[error("port {port} (`{ifname}`): the interface has no Ethernet address")]
+    NoMac { port: u16, ifname: String },
+    /// Reading the interfaces' addresses failed.
+    #[error("reading interface addresses: {0}")]
+    Interfaces(#[source] std::io::Error),
+    /// The neighbour monitor failed.
+    #[error("neighbour monitor: {0}")]
+    Neighbors(#[from] neighbors::Error),
+    /// The engine failed.
+    #[error("engine: {0}")]
+    Engine(#[from] EngineError),
+    /// Updating the XDP programs' maps failed.
+    #[error("XDP program: {message}")]
+    Xdp { message: String },
+    /// A reload changed the ports.
+    #[error(
+        "reload refused: the ports changed ({0}); port changes need a restart, \
+         the running configuration is unchanged"
+    )]
+    PortsChanged(String),
+}
+
+/// The addresses configured on interface `ifname` (this namespace), and its
+/// Ethernet address.
+fn interface_info(ifname: &str) -> std::io::Result<(Vec<IpAddr>, Option<Mac>)> {
+    let mut addrs = Vec::new();
+    let mut mac = None;
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we free below.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
+        if name.to_bytes() != ifname.as_bytes() {
+            continue;
+        }
+        // SAFETY: ifa_addr is non-null and points at a sockaddr whose family
+        // says which sockaddr_* it is.
+        let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
+        match family {
+            libc::AF_INET => {
+                // SAFETY: family AF_INET: a sockaddr_in.
+                let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+                addrs.push(IpAddr::from(u32::from_be(sa.sin_addr.s_addr).to_be_bytes()));
+            }
+            libc::AF_INET6 => {
+                // SAFETY: family AF_INET6: a sockaddr_in6.
+                let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+                addrs.push(IpAddr::from(Ipv6Addr::from(sa.sin6_addr.s6_addr)));
+            }
+            libc::AF_PACKET => {
+                // SAFETY: family AF_PACKET: a sockaddr_ll.
+                let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_ll) };
+                if sa.sll_halen == 6 {
+                    let mut m = [0u8; 6];
+                    m.copy_from_slice(&sa.sll_addr[..6]);
+                    mac = Some(m);
+                }
+            }
+            _ => {}
+        }
+    }
+    // SAFETY: freeing the list getifaddrs allocated, once.
+    unsafe { libc::freeifaddrs(head) };
+    Ok((addrs, mac))
+}
+
+/// The running router.
+pub struct Router {
+    engine: Option<Engine>,
+    fib: Arc<Published<Fib>>,
+    neighbors: Option<NeighborMonitor>,
+    steering: SteeringHandle,
+    ports: Vec<PortConfig>,
+    owned: Vec<OwnedPrefix>,
+}
+
+/// What a reload changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadSummary {
+    /// Engine-owned prefixes added to the XDP programs.
+    pub owned_added: usize,
+    /// Engine-owned prefixes removed from them.
+    pub owned_removed: usize,
+}
+
+impl Router {
+    /// Starts everything in the calling thread's network namespace with
+    /// `workers` workers (each owns that rx queue of every port), worker `w`
+    /// pinned to `cores[w]` when given, idling per `idle` when it finds no
+    /// work.
+    pub fn start(
+        config: LoadedConfig,
+        workers: usize,
+        cores: Vec<usize>,
+        idle: IdlePolicy,
+    ) -> Result<Router, RouterError> {
+        // The engine-owned prefixes go to every port's XDP program; the
+        // kernel's own addresses on the ports (SSH, the agent, ping to the
+        // edge) stay the kernel's.
+        let mut steering = RedirectSteering::new();
+        for owned in &config.owned_addresses {
+            steering = if owned.len == 128 {
+                steering.local_v6(owned.prefix)
+            } else {
+                steering.sid_prefix(owned.prefix, owned.len)
+            };
+        }
+        let mut specs = Vec::with_capacity(config.ports.len());
+        for p in &config.ports {
+            if !interface_exists(&p.name) {
+                return Err(RouterError::NoInterface {
+                    port: p.id.0,
+                    ifname: p.name.clone(),
+                });
+            }
+            let (addrs, mac) = interface_info(&p.name).map_err(RouterError::Interfaces)?;
+            for addr in addrs {
+                steering = steering.host_addr(addr);
+            }
+            let mac = mac.ok_or_else(|| RouterError::NoMac {
+                port: p.id.0,
+                ifname: p.name.clone(),
+            })?;
+            specs.push(PortSpec {
+                id: p.id,
+                ifname: p.name.clone(),
+                vrf: p.vrf,
+                role: match p.role {
+                    PortRole::Wan => EnginePortRole::Wan,
+                    PortRole::Lan => EnginePortRole::Lan,
+                },
+                mac,
+                queues: p.queues.map_or(workers as u32, u32::from),
+            });
+        }
+        let fib = Arc::new(Published::new(config.fib));
+        let table = Arc::new(Published::new(NeighborTable::new()));
+        let names: Vec<(PortId, &str)> = config
+            .ports
+            .iter()
+            .map(|p| (p.id, p.name.as_str()))
+            .collect();
+        let monitor = NeighborMonitor::start(&names, table.clone())?;
+        let resolver = monitor.resolver();
+        let handle = steering.handle();
+        let mut engine_config = EngineConfig::new(specs);
+        engine_config.workers = workers;
+        engine_config.cores = cores;
+        engine_config.idle = idle;
+        engine_config.steering = Steering::Custom(Box::new(steering));
+        engine_config.resolve = Some(Arc::new(move |port, ip| {
+            let _ = resolver.request(port, ip);
+        }));
+        let engine = match Engine::start(engine_config, fib.clone(), table) {
+            Ok(engine) => engine,
+            Err(e) => {
+                let _ = monitor.stop();
+                return Err(e.into());
+            }
+        };
+        info!(
+            ports = config.ports.len(),
+            workers,
+            owned = config.owned_addresses.len(),
+            "srv6d running"
+        );
+        Ok(Router {
+            engine: Some(engine),
+            fib,
+            neighbors: Some(monitor),
+            steering: handle,
+            ports: config.ports,
+            owned: config.owned_addresses,
+        })
+    }
+
+    /// The engine's counters, summed over workers.
+    pub fn counters(&self) -> Option<Counters> {
+        self.engine.as_ref().map(Engine::counters)
+    }
+
+    /// Applies a new configuration (see the module docs for the order).
+    pub fn reload(&mut self, config: LoadedConfig) -> Result<ReloadSummary, RouterError> {
+        if config.ports != self.ports {
+            return Err(RouterError::PortsChanged(describe_port_change(
+                &self.ports,
+                &config.ports,
+            )));
+        }
+        let old: BTreeSet<OwnedPrefix> = self.owned.iter().copied().collect();
+        let new: BTreeSet<OwnedPrefix> = config.owned_addresses.iter().copied().collect();
+        for owned in new.difference(&old) {
+            if let Err(message) = self.steering.add_owned(owned.prefix, owned.len) {
+                // Undo what was added: the running configuration stays whole.
+                for added in new.difference(&old) {
+                    let _ = self.steering.remove_owned(added.prefix, added.len);
+                }
+                return Err(RouterError::Xdp { message });
+            }
+        }
+        self.fib.store(Arc::new(config.fib));
+        for owned in old.difference(&new) {
+            if let Err(e) = self.steering.remove_owned(owned.prefix, owned.len) {
+                warn!(error = %e, "removing a stale XDP entry failed");
+            }
+        }
+        self.owned = config.owned_addresses;
+        Ok(ReloadSummary {
+            owned_added: new.difference(&old).count(),
+            owned_removed: old.difference(&new).count(),
+        })
+    }
+
+    /// Stops the engine (XDP programs detached, sockets closed) and the
+    /// neighbour monitor; returns the engine's frame accounting.
+    pub fn stop(mut self) -> Result<FrameAccounting, RouterError> {
+        let accounting = match self.engine.take() {
+            Some(engine) => engine.stop()?,
+            None => FrameAccounting::default(),
+        };
+        if let Some(monitor) = self.neighbors.take() {
+            monitor.stop()?;
+        }
+        Ok(accounting)
+    }
+}
+
+fn interface_exists(ifname: &str) -> bool {
+    let Ok(name) = std::ffi::CString::new(ifname) else {
+        return false;
+    };
+    // SAFETY: if_nametoindex reads a NUL-terminated string.
+    unsafe { libc::if_nametoindex(name.as_ptr()) != 0 }
+}
+
+fn describe_port_change(old: &[PortConfig], new: &[PortConfig]) -> String {
+    let names = |ports: &[PortConfig]| {
+        ports
+            .iter()
+            .map(|p| format!("{} {:?} vrf {}", p.name, p.role, p.vrf))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!("was [{}], now [{}]", names(old), names(new))
+}

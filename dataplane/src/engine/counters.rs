@@ -1,0 +1,271 @@
+//! Per-worker counters (one cache-line padded block per worker, written
+//! only by its worker) and their sum, read by the control plane.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::behavior::DropReason;
+
+/// Drops and events of the engine itself, outside the behaviours: each is a
+/// named reason like the [`DropReason`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EngineDrop {
+    /// The frame is not Ethernet carrying IPv4 or IPv6 (or too short for an
+    /// Ethernet header).
+    NotIp,
+    /// The next hop has no entry in the neighbour table (the resolve hook
+    /// was called).
+    NeighborUnresolved,
+    /// The egress port's tx ring was full.
+    TxRingFull,
+    /// A fill ring wanted frames and the worker had none free (an event per
+    /// batch, not a packet drop).
+    NoFreeFrame,
+    /// `Verdict::Local`: nothing in the engine consumes local packets yet
+    /// (the STAMP reflector will).
+    LocalUnhandled,
+    /// `Verdict::PassToKernel`: an AF_XDP frame cannot be re-injected into
+    /// the kernel's stack by this engine.
+    PassToKernelUnsupported,
+    /// The route names a port this engine does not drive.
+    UnknownEgressPort,
+    /// The rewritten frame does not fit between the frame's data start and
+    /// its end (frame size too small for the packet plus encapsulation).
+    FrameTooSmall,
+}
+
+impl EngineDrop {
+    /// How many there are.
+    pub const COUNT: usize = 8;
+
+    /// Every engine drop, in [`EngineDrop::index`] order.
+    pub const ALL: [EngineDrop; EngineDrop::COUNT] = [
+        EngineDrop::NotIp,
+        EngineDrop::NeighborUnresolved,
+        EngineDrop::TxRingFull,
+        EngineDrop::NoFreeFrame,
+        EngineDrop::LocalUnhandled,
+        EngineDrop::PassToKernelUnsupported,
+        EngineDrop::UnknownEgressPort,
+        EngineDrop::FrameTooSmall,
+    ];
+
+    /// The counter name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            EngineDrop::NotIp => "not_ip",
+            EngineDrop::NeighborUnresolved => "neighbor_unresolved",
+            EngineDrop::TxRingFull => "tx_ring_full",
+            EngineDrop::NoFreeFrame => "no_free_frame",
+            EngineDrop::LocalUnhandled => "local_unhandled",
+            EngineDrop::PassToKernelUnsupported => "pass_to_kernel_unsupported",
+            EngineDrop::UnknownEgressPort => "unknown_egress_port",
+            EngineDrop::FrameTooSmall => "frame_too_small",
+        }
+    }
+
+    /// Dense index in `0..COUNT`.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One worker's counters. Written by that worker only (a load and a store,
+/// no locked instruction), read by anyone; aligned to two cache lines so
+/// that workers never share a line (adjacent-line prefetch included).
+#[repr(align(128))]
+#[derive(Debug)]
+pub(crate) struct WorkerCounters {
+    pub rx: AtomicU64,
+    pub tx: AtomicU64,
+    pub batches: AtomicU64,
+    pub drops: [AtomicU64; DropReason::COUNT],
+    pub engine: [AtomicU64; EngineDrop::COUNT],
+}
+
+impl WorkerCounters {
+    pub fn new() -> WorkerCounters {
+        WorkerCounters {
+            rx: AtomicU64::new(0),
+            tx: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            drops: std::array::from_fn(|_| AtomicU64::new(0)),
+            engine: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+/// Adds `n` to a counter that only the calling thread writes.
+#[inline(always)]
+pub(crate) fn bump(counter: &AtomicU64, n: u64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
+}
+
+/// The engine's counters summed over its workers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Frames taken from the rx rings.
+    pub rx: u64,
+    /// Frames put on the tx rings.
+    pub tx: u64,
+    /// Batches run (loop iterations that loaded a snapshot).
+    pub batches: u64,
+    /// Behaviour drops by [`DropReason::name`] (every reason present, zeros
+    /// included).
+    pub drops: BTreeMap<&'static str, u64>,
+    /// Engine drops by [`EngineDrop::name`] (every one present).
+    pub engine: BTreeMap<&'static str, u64>,
+    /// Frames received per worker (index = worker = rx queue).
+    pub rx_per_worker: Vec<u64>,
+    /// The kernel's own AF_XDP counters (`XDP_STATISTICS`) summed over the
+    /// sockets: frames lost before the engine saw them (`xsk_rx_dropped`,
+    /// `xsk_rx_ring_full`, `xsk_rx_fill_ring_empty`, ...).
+    pub kernel: BTreeMap<&'static str, u64>,
+}
+
+/// Names of the `XDP_STATISTICS` fields, in the kernel's order.
+pub(crate) const KERNEL_STATS: [&str; 6] = [
+    "xsk_rx_dropped",
+    "xsk_rx_invalid_descs",
+    "xsk_tx_invalid_descs",
+    "xsk_rx_ring_full",
+    "xsk_rx_fill_ring_empty",
+    "xsk_tx_ring_empty",
+];
+
+impl Counters {
+    pub(crate) fn sum(workers: &[std::sync::Arc<WorkerCounters>]) -> Counters {
+        let mut c = Counters {
+            drops: DropReason::all().map(|r| (r.name(), 0)).collect(),
+            engine: EngineDrop::ALL.iter().map(|d| (d.name(), 0)).collect(),
+            ..Counters::default()
+        };
+        for w in workers {
+            let rx = w.rx.load(Ordering::Relaxed);
+            c.rx += rx;
+            c.rx_per_worker.push(rx);
+            c.tx += w.tx.load(Ordering::Relaxed);
+            c.batches += w.batches.load(Ordering::Relaxed);
+            for r in DropReason::all() {
+                *c.drops.entry(r.name()).or_default() += w.drops[r.index()].load(Ordering::Relaxed);
+            }
+            for d in EngineDrop::ALL {
+                *c.engine.entry(d.name()).or_default() +=
+                    w.engine[d.index()].load(Ordering::Relaxed);
+            }
+        }
+        c
+    }
+
+    /// A behaviour drop counter by name (0 if unknown).
+    pub fn drop(&self, name: &str) -> u64 {
+        self.drops.get(name).copied().unwrap_or(0)
+    }
+
+    /// An engine drop counter.
+    pub fn engine_drop(&self, d: EngineDrop) -> u64 {
+        self.engine.get(d.name()).copied().unwrap_or(0)
+    }
+
+    /// Every packet dropped, behaviour and engine reasons together (the
+    /// `no_free_frame` events excluded: they are not packets).
+    pub fn total_drops(&self) -> u64 {
+        self.drops.values().sum::<u64>()
+            + EngineDrop::ALL
+                .iter()
+                .filter(|d| **d != EngineDrop::NoFreeFrame)
+                .map(|d| self.engine_drop(*d))
+                .sum::<u64>()
+    }
+}
+
+/// Where every UMEM frame was when the engine stopped: the leak check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameAccounting {
+    /// Frames in the UMEM.
+    pub total: u64,
+    /// On the workers' free lists.
+    pub free: u64,
+    /// Given to the kernel on fill rings and not received back.
+    pub fill_ring: u64,
+    /// Found on the rx rings at stop (received, not processed).
+    pub rx_ring: u64,
+    /// Put on tx rings and never completed (kernel did not send them).
+    pub tx_ring: u64,
+    /// Found on the completion rings at stop.
+    pub completion_ring: u64,
+}
+
+impl FrameAccounting {
+    /// Frames accounted for.
+    pub fn accounted(&self) -> u64 {
+        self.free + self.fill_ring + self.rx_ring + self.tx_ring + self.completion_ring
+    }
+
+    /// True when every frame is somewhere known.
+    pub fn balanced(&self) -> bool {
+        self.accounted() == self.total
+    }
+
+    pub(crate) fn add(&mut self, o: &FrameAccounting) {
+        self.total += o.total;
+        self.free += o.free;
+        self.fill_ring += o.fill_ring;
+        self.rx_ring += o.rx_ring;
+        self.tx_ring += o.tx_ring;
+        self.completion_ring += o.completion_ring;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_drops_are_dense_and_named_once() {
+        for (i, d) in EngineDrop::ALL.iter().enumerate() {
+            assert_eq!(d.index(), i);
+        }
+        let names: std::collections::BTreeSet<_> =
+            EngineDrop::ALL.iter().map(|d| d.name()).collect();
+        assert_eq!(names.len(), EngineDrop::COUNT);
+        for r in DropReason::all() {
+            assert!(!names.contains(r.name()), "{} named twice", r.name());
+        }
+    }
+
+    #[test]
+    fn sum_adds_workers_and_lists_every_reason() {
+        let a = std::sync::Arc::new(WorkerCounters::new());
+        let b = std::sync::Arc::new(WorkerCounters::new());
+        bump(&a.rx, 3);
+        bump(&b.rx, 4);
+        bump(&b.drops[DropReason::NoRoute.index()], 2);
+        bump(&a.engine[EngineDrop::NotIp.index()], 1);
+        bump(&a.engine[EngineDrop::NoFreeFrame.index()], 5);
+        let c = Counters::sum(&[a, b]);
+        assert_eq!((c.rx, c.rx_per_worker.clone()), (7, vec![3, 4]));
+        assert_eq!(c.drop("no_route"), 2);
+        assert_eq!(c.drops.len(), DropReason::COUNT);
+        assert_eq!(c.engine.len(), EngineDrop::COUNT);
+        assert_eq!(c.total_drops(), 3);
+    }
+
+    #[test]
+    fn accounting_balances() {
+        let a = FrameAccounting {
+            total: 10,
+            free: 4,
+            fill_ring: 3,
+            rx_ring: 1,
+            tx_ring: 1,
+            completion_ring: 1,
+        };
+        assert!(a.balanced());
+        let leaked = FrameAccounting { free: 3, ..a };
+        assert!(!leaked.balanced());
+    }
+}

@@ -1,0 +1,471 @@
+//! One worker: its sockets (queue `w` of every port), its share of the
+//! UMEM's frames, and the batch loop.
+
+use std::net::IpAddr;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, TxQueue, Umem};
+
+use crate::behavior::{process, DropReason, Packet, Verdict};
+use crate::fib::{Fib, PortId, Published, VrfId};
+use crate::neighbor::{Mac, NeighborTable};
+
+use super::counters::{bump, EngineDrop, FrameAccounting, WorkerCounters};
+use super::{IdlePolicy, PortSpec, ResolveHook, ETH_LEN};
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+
+/// One (port, queue) socket with its four rings.
+pub(crate) struct PortSocket {
+    port: PortId,
+    vrf: VrfId,
+    mac: Mac,
+    tx: TxQueue,
+    rx: RxQueue,
+    fq: FillQueue,
+    cq: CompQueue,
+    fd: RawFd,
+    /// Frames given to the fill ring and not yet seen on the rx ring.
+    in_fill: u64,
+    /// Frames put on the tx ring and not yet completed.
+    in_tx: u64,
+    /// Descriptors to transmit, collected while processing one rx batch.
+    pending: Vec<FrameDesc>,
+}
+
+impl PortSocket {
+    pub(crate) fn new(
+        spec: &PortSpec,
+        tx: TxQueue,
+        rx: RxQueue,
+        fq: FillQueue,
+        cq: CompQueue,
+        fd: RawFd,
+        batch: usize,
+    ) -> PortSocket {
+        PortSocket {
+            port: spec.id,
+            vrf: spec.vrf,
+            mac: spec.mac,
+            tx,
+            rx,
+            fq,
+            cq,
+            fd,
+            in_fill: 0,
+            in_tx: 0,
+            pending: Vec::with_capacity(batch),
+        }
+    }
+
+    /// Non-blocking `sendto`: makes the kernel process the tx ring (copy
+    /// mode sends only from this call).
+    #[inline]
+    fn kick_tx(&self) {
+        // SAFETY: zero-length non-blocking sendto on our own socket; errors
+        // (EAGAIN, ENOBUFS, EBUSY) only mean "try again next batch".
+        unsafe {
+            libc::sendto(
+                self.fd,
+                std::ptr::null(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null(),
+                0,
+            )
+        };
+    }
+
+    /// Non-blocking `recvfrom`: wakes the kernel's rx side (fill ring
+    /// need_wakeup, busy polling).
+    #[inline]
+    fn kick_rx(&self) {
+        // SAFETY: zero-length non-blocking recvfrom on our own socket.
+        unsafe {
+            libc::recvfrom(
+                self.fd,
+                std::ptr::null_mut(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+    }
+}
+
+pub(crate) struct Worker {
+    umem: Umem,
+    /// Start of the UMEM mapping.
+    base: *mut u8,
+    frame_size: usize,
+    sockets: Vec<PortSocket>,
+    free: Vec<FrameDesc>,
+    total_frames: usize,
+    scratch: Vec<FrameDesc>,
+    batch: usize,
+    ring_size: u32,
+    fill_target: u64,
+    busy_poll: bool,
+    idle: IdlePolicy,
+    resolve: Option<ResolveHook>,
+    counters: Arc<WorkerCounters>,
+    fib: Arc<Published<Fib>>,
+    neighbors: Arc<Published<NeighborTable>>,
+    stop: Arc<AtomicBool>,
+}
+
+// SAFETY: `base` points into the UMEM mapping kept alive by `umem` (moved
+// along with it); the worker is the only user of its frames.
+unsafe impl Send for Worker {}
+
+/// The UMEM's first byte, from frame 0's headroom segment.
+fn umem_base(umem: &Umem, first: &FrameDesc, frame_size: usize) -> *mut u8 {
+    let mut d = *first;
+    // SAFETY: `first` is a frame of `umem` not yet given to the kernel;
+    // the headroom segment starts at the frame's first byte.
+    let headroom = unsafe { umem.headroom_mut(&mut d) };
+    let frame_start = first.addr() & !(frame_size - 1);
+    let p = headroom.contents().as_ptr() as *mut u8;
+    // SAFETY: `p` is `frame_start` octets into the mapping.
+    unsafe { p.sub(frame_start) }
+}
+
+impl Worker {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        umem: Umem,
+        frame_size: usize,
+        sockets: Vec<PortSocket>,
+        frames: Vec<FrameDesc>,
+        batch: usize,
+        ring_size: u32,
+        busy_poll: bool,
+        idle: IdlePolicy,
+        resolve: Option<ResolveHook>,
+        counters: Arc<WorkerCounters>,
+        fib: Arc<Published<Fib>>,
+        neighbors: Arc<Published<NeighborTable>>,
+        stop: Arc<AtomicBool>,
+    ) -> Worker {
+        let base = umem_base(&umem, &frames[0], frame_size);
+        let total_frames = frames.len();
+        // Leave frames for the tx rings: each fill ring gets an equal share
+        // of half the frames, at most a ring's worth.
+        let share = (total_frames / 2 / sockets.len().max(1)) as u64;
+        let fill_target = share.min(u64::from(ring_size));
+        let mut free = Vec::with_capacity(total_frames);
+        free.extend(frames);
+        Worker {
+            umem,
+            base,
+            frame_size,
+            free,
+            total_frames,
+            scratch: vec![FrameDesc::default(); batch],
+            batch,
+            ring_size,
+            fill_target,
+            busy_poll,
+            idle,
+            resolve,
+            counters,
+            fib,
+            neighbors,
+            stop,
+            sockets,
+        }
+    }
+
+    /// The loop; returns where the frames are when told to stop.
+    pub(crate) fn run(mut self) -> FrameAccounting {
+        let mut empty_rounds = 0u32;
+        while !self.stop.load(Ordering::Relaxed) {
+            let fib = self.fib.load();
+            let neighbors = self.neighbors.load();
+            bump(&self.counters.batches, 1);
+            let mut work = 0;
+            for i in 0..self.sockets.len() {
+                work += self.complete(i);
+                self.refill(i);
+            }
+            for i in 0..self.sockets.len() {
+                work += self.receive(i, &fib, &neighbors);
+            }
+            for s in &mut self.sockets {
+                // Copy mode transmits from sendto only, at most 32 frames a
+                // call: kick while the ring holds unsent frames.
+                if s.in_tx > 0 && s.tx.needs_wakeup() {
+                    let unsent = self.ring_size - s.tx.nb_free_exact();
+                    if unsent > 0 {
+                        s.kick_tx();
+                    }
+                }
+            }
+            drop(fib);
+            drop(neighbors);
+            if work == 0 {
+                empty_rounds = empty_rounds.saturating_add(1);
+                match self.idle {
+                    IdlePolicy::Spin => std::hint::spin_loop(),
+                    IdlePolicy::Yield => std::thread::yield_now(),
+                    IdlePolicy::Sleep(d) if empty_rounds >= 64 => std::thread::sleep(d),
+                    IdlePolicy::Sleep(_) => std::hint::spin_loop(),
+                }
+            } else {
+                empty_rounds = 0;
+            }
+        }
+        self.drain()
+    }
+
+    /// Completed tx frames back to the free list.
+    #[inline]
+    fn complete(&mut self, i: usize) -> usize {
+        let s = &mut self.sockets[i];
+        if s.in_tx == 0 {
+            return 0;
+        }
+        // SAFETY: the descriptors are filled from our own UMEM's ring.
+        let n = unsafe { s.cq.consume(&mut self.scratch) };
+        s.in_tx -= n as u64;
+        self.free.extend_from_slice(&self.scratch[..n]);
+        n
+    }
+
+    /// Tops the fill ring up to its target from the free list.
+    #[inline]
+    fn refill(&mut self, i: usize) {
+        let s = &mut self.sockets[i];
+        let want = self.fill_target.saturating_sub(s.in_fill) as usize;
+        if want == 0 {
+            return;
+        }
+        let n = want.min(self.free.len());
+        if n == 0 {
+            bump(&self.counters.engine[EngineDrop::NoFreeFrame.index()], 1);
+            return;
+        }
+        let from = self.free.len() - n;
+        // SAFETY: free-list frames belong to this UMEM and nobody else
+        // (kernel included) uses them.
+        let m = unsafe { s.fq.produce(&self.free[from..]) };
+        if m > 0 {
+            s.in_fill += m as u64;
+            self.free.truncate(self.free.len() - m);
+            if s.fq.needs_wakeup() || self.busy_poll {
+                s.kick_rx();
+            }
+        }
+    }
+
+    /// One rx batch of socket `i`: process every frame, then transmit.
+    #[inline]
+    fn receive(&mut self, i: usize, fib: &Fib, neighbors: &NeighborTable) -> usize {
+        if self.busy_poll {
+            self.sockets[i].kick_rx();
+        }
+        let batch = self.batch;
+        // SAFETY: the ring holds frames of our UMEM.
+        let n = unsafe { self.sockets[i].rx.consume(&mut self.scratch[..batch]) };
+        if n == 0 {
+            return 0;
+        }
+        self.sockets[i].in_fill -= n as u64;
+        bump(&self.counters.rx, n as u64);
+        let vrf = self.sockets[i].vrf;
+        for k in 0..n {
+            let desc = self.scratch[k];
+            self.handle(vrf, desc, fib, neighbors);
+        }
+        self.flush();
+        n
+    }
+
+    #[inline]
+    fn drop_engine(&mut self, why: EngineDrop, desc: FrameDesc) {
+        bump(&self.counters.engine[why.index()], 1);
+        self.free.push(desc);
+    }
+
+    #[inline]
+    fn egress_index(&self, port: PortId) -> Option<usize> {
+        self.sockets.iter().position(|s| s.port == port)
+    }
+
+    /// One frame: Ethernet, behaviour, new Ethernet header, tx queue.
+    #[inline]
+    fn handle(&mut self, vrf: VrfId, desc: FrameDesc, fib: &Fib, neighbors: &NeighborTable) {
+        let len = desc.lengths().data();
+        let frame_start = desc.addr() & !(self.frame_size - 1);
+        let data = desc.addr() - frame_start;
+        // SAFETY: the frame came off our rx ring, so it is ours until we
+        // give it back; the UMEM mapping outlives the worker (`self.umem`);
+        // frames are `frame_size`-aligned inside it.
+        let buf =
+            unsafe { std::slice::from_raw_parts_mut(self.base.add(frame_start), self.frame_size) };
+        if len < ETH_LEN || data + len > buf.len() {
+            return self.drop_engine(EngineDrop::NotIp, desc);
+        }
+        let ethertype = u16::from_be_bytes([buf[data + 12], buf[data + 13]]);
+        if ethertype != ETHERTYPE_IPV4 && ethertype != ETHERTYPE_IPV6 {
+            return self.drop_engine(EngineDrop::NotIp, desc);
+        }
+        let Some(mut pkt) = Packet::new(buf, data + ETH_LEN, len - ETH_LEN) else {
+            return self.drop_engine(EngineDrop::NotIp, desc);
+        };
+        match process(fib, vrf, &mut pkt) {
+            Verdict::Forward { port, next_hop } => {
+                let (start, l3_len) = (pkt.start(), pkt.len());
+                self.forward(desc, data, start, l3_len, port, next_hop, neighbors);
+            }
+            Verdict::Local => self.drop_engine(EngineDrop::LocalUnhandled, desc),
+            Verdict::PassToKernel => self.drop_engine(EngineDrop::PassToKernelUnsupported, desc),
+            Verdict::Drop(reason) => {
+                bump(&self.counters.drops[reason.index()], 1);
+                self.free.push(desc);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn forward(
+        &mut self,
+        mut desc: FrameDesc,
+        data: usize,
+        start: usize,
+        l3_len: usize,
+        port: PortId,
+        next_hop: IpAddr,
+        neighbors: &NeighborTable,
+    ) {
+        let Some(egress) = self.egress_index(port) else {
+            return self.drop_engine(EngineDrop::UnknownEgressPort, desc);
+        };
+        let Some(dst_mac) = neighbors.lookup(port, next_hop) else {
+            if let Some(hook) = &self.resolve {
+                hook(port, next_hop);
+            }
+            return self.drop_engine(EngineDrop::NeighborUnresolved, desc);
+        };
+        if start < ETH_LEN {
+            bump(&self.counters.drops[DropReason::NoHeadroom.index()], 1);
+            self.free.push(desc);
+            return;
+        }
+        let frame_start = desc.addr() & !(self.frame_size - 1);
+        let total = l3_len + ETH_LEN;
+        if data + total > self.frame_size {
+            return self.drop_engine(EngineDrop::FrameTooSmall, desc);
+        }
+        // SAFETY: as in `handle`: the frame is ours.
+        let buf =
+            unsafe { std::slice::from_raw_parts_mut(self.base.add(frame_start), self.frame_size) };
+        let eth = start - ETH_LEN;
+        let ethertype = if buf[start] >> 4 == 6 {
+            ETHERTYPE_IPV6
+        } else {
+            ETHERTYPE_IPV4
+        };
+        buf[eth..eth + 6].copy_from_slice(&dst_mac);
+        buf[eth + 6..eth + 12].copy_from_slice(&self.sockets[egress].mac);
+        buf[eth + 12..eth + 14].copy_from_slice(&ethertype.to_be_bytes());
+        if eth != data {
+            // xsk-rs descriptors always start at `data`: move the frame
+            // there (only after encapsulation or decapsulation).
+            buf.copy_within(eth..eth + total, data);
+        }
+        // SAFETY: the frame is ours; this only sets the descriptor's length.
+        unsafe { self.umem.data_mut(&mut desc) }
+            .cursor()
+            .set_pos(total);
+        desc.set_options(0);
+        let s = &mut self.sockets[egress];
+        if s.pending.len() == s.pending.capacity() {
+            // Cannot happen (one rx batch fills at most `batch` slots), but
+            // never allocate: transmit what we have first.
+            self.flush();
+        }
+        self.sockets[egress].pending.push(desc);
+    }
+
+    /// Puts every pending descriptor on its tx ring.
+    #[inline]
+    fn flush(&mut self) {
+        for s in &mut self.sockets {
+            if s.pending.is_empty() {
+                continue;
+            }
+            // SAFETY: the frames are ours and of this UMEM.
+            let n = unsafe { s.tx.produce(&s.pending) };
+            s.in_tx += n as u64;
+            bump(&self.counters.tx, n as u64);
+            let rest = s.pending.len() - n;
+            if rest > 0 {
+                bump(
+                    &self.counters.engine[EngineDrop::TxRingFull.index()],
+                    rest as u64,
+                );
+                self.free.extend_from_slice(&s.pending[n..]);
+            }
+            s.pending.clear();
+            if n > 0 && s.tx.needs_wakeup() {
+                s.kick_tx();
+            }
+        }
+    }
+
+    /// After stop: waits up to 200 ms for the tx rings to complete, then
+    /// counts what is where (frames found on rx and completion rings are
+    /// counted there, not moved).
+    fn drain(mut self) -> FrameAccounting {
+        let deadline = Instant::now() + Duration::from_millis(200);
+        let mut completed = vec![0u64; self.sockets.len()];
+        loop {
+            let mut outstanding = 0;
+            for (i, s) in self.sockets.iter_mut().enumerate() {
+                let left = s.in_tx - completed[i];
+                if left == 0 {
+                    continue;
+                }
+                // SAFETY: frames of our UMEM.
+                let n = unsafe { s.cq.consume(&mut self.scratch) } as u64;
+                completed[i] += n;
+                if s.in_tx - completed[i] > 0 {
+                    s.kick_tx();
+                    outstanding += s.in_tx - completed[i];
+                }
+            }
+            if outstanding == 0 || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut acc = FrameAccounting {
+            total: self.total_frames as u64,
+            free: self.free.len() as u64,
+            ..FrameAccounting::default()
+        };
+        for (i, s) in self.sockets.iter_mut().enumerate() {
+            let mut on_rx = 0u64;
+            loop {
+                // SAFETY: frames of our UMEM.
+                let n = unsafe { s.rx.consume(&mut self.scratch) } as u64;
+                if n == 0 {
+                    break;
+                }
+                on_rx += n;
+            }
+            acc.rx_ring += on_rx;
+            acc.fill_ring += s.in_fill - on_rx;
+            acc.completion_ring += completed[i];
+            acc.tx_ring += s.in_tx - completed[i];
+        }
+        acc
+    }
+}

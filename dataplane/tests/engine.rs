@@ -1,0 +1,761 @@
+//! The AF_XDP engine in lab namespaces (root only).
+//!
+//! Topology: `h1` — `r` (engine: `lan` port in VRF 1, `wan` port in the
+//! underlay) — `k` (Linux kernel: End + End.DT6 SIDs, and a seg6 encap route
+//! back to the engine's End.DT6 SID) — `h2`.
+//!
+//! h1 → h2: the engine encapsulates (H.Encaps, 2 SIDs), the kernel runs End
+//! and End.DT6. h2 → h1: the kernel encapsulates toward the engine's
+//! End.DT6 SID, the engine decapsulates and forwards to h1. Every neighbour
+//! is static: the test XDP program (libxdp's default) steers every frame on
+//! the engine's ports to the engine, NDP included.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dataplane::behavior::{
+    process, DropReason, EncapMode, EncapPolicy, Packet, SidBehavior, Verdict,
+};
+use dataplane::engine::{
+    Engine, EngineConfig, EngineDrop, EngineError, IdlePolicy, PortRole, PortSpec,
+    RedirectSteering, Steering,
+};
+use dataplane::fib::{Adjacency, Fib, FibBuilder, NextHop, PortId, Published, RouteAction};
+use dataplane::neighbor::NeighborTable;
+use lab::{Lab, Mac, Route, Seg6LocalAction, Seg6Mode, Topology, VethEnd};
+
+const H1_MAC: Mac = [0x02, 0, 0, 0, 0x01, 0x01];
+const RLAN_MAC: Mac = [0x02, 0, 0, 0, 0x02, 0x01];
+const RWAN_MAC: Mac = [0x02, 0, 0, 0, 0x02, 0x02];
+const KA_MAC: Mac = [0x02, 0, 0, 0, 0x03, 0x01];
+const KB_MAC: Mac = [0x02, 0, 0, 0, 0x03, 0x02];
+const H2_MAC: Mac = [0x02, 0, 0, 0, 0x04, 0x01];
+
+const H1: &str = "fc00:1::1";
+const R_LAN: &str = "fc00:1::ff";
+const R_WAN: &str = "fc00:2::1";
+const K_A: &str = "fc00:2::2";
+const K_B: &str = "fc00:3::1";
+const H2: &str = "fc00:3::2";
+const K_END: &str = "fc00:a::1";
+const K_DT6: &str = "fc00:a::2";
+const R_DT6: &str = "fc00:b::100";
+
+const H1_4: &str = "10.1.0.1";
+const R_LAN_4: &str = "10.1.0.254";
+const K_B_4: &str = "10.3.0.1";
+const H2_4: &str = "10.3.0.2";
+const K_DX4: &str = "fc00:a::4";
+const R_DT4: &str = "fc00:b::4";
+
+const LAN: PortId = PortId(1);
+const WAN: PortId = PortId(2);
+
+fn v6(s: &str) -> Ipv6Addr {
+    s.parse().unwrap()
+}
+
+/// libxdp loads its default program and wants bpffs at /sys/fs/bpf.
+fn ensure_bpffs() {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    if !mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf"))
+    {
+        let _ = std::process::Command::new("mount")
+            .args(["-t", "bpf", "bpf", "/sys/fs/bpf"])
+            .status();
+    }
+}
+
+fn topology(queues: u32) -> Topology {
+    topology_with(queues, false)
+}
+
+/// With `kernel_ndp`, r's kernel owns the router addresses and answers
+/// NDP itself (the ebpf-redirect program passes NDP to it); otherwise every
+/// neighbour of r is static.
+fn topology_with(queues: u32, kernel_ndp: bool) -> Topology {
+    let end = |ns: &str, ifname: &str, mac: Mac| {
+        let e = VethEnd::new(ns, ifname).mac(mac);
+        if queues > 1 {
+            e.queues(queues)
+        } else {
+            e
+        }
+    };
+    let t = Topology::new()
+        .prefix("s6eng")
+        .namespaces(&["h1", "r", "k", "h2"])
+        .veth(end("h1", "eth0", H1_MAC), end("r", "lan", RLAN_MAC))
+        .veth(end("r", "wan", RWAN_MAC), end("k", "eth0", KA_MAC))
+        .veth(end("k", "eth1", KB_MAC), end("h2", "eth0", H2_MAC))
+        .forwarding("k")
+        .sysctl("k", "net.ipv6.conf.all.seg6_enabled", "1")
+        .sysctl("k", "net.ipv6.conf.eth0.seg6_enabled", "1")
+        .addr("h1", "eth0", &format!("{H1}/64"))
+        .addr("k", "eth0", &format!("{K_A}/64"))
+        .addr("k", "eth1", &format!("{K_B}/64"))
+        .addr("h2", "eth0", &format!("{H2}/64"))
+        .addr("h1", "eth0", &format!("{H1_4}/24"))
+        .addr("k", "eth1", &format!("{K_B_4}/24"))
+        .addr("h2", "eth0", &format!("{H2_4}/24"))
+        .neigh("k", "eth1", H2_4, H2_MAC)
+        .neigh("h2", "eth0", K_B_4, KB_MAC)
+        .route("h1", Route::to("0.0.0.0/0").via(R_LAN_4).dev("eth0"))
+        .route("h2", Route::to("0.0.0.0/0").via(K_B_4).dev("eth0"))
+        .route(
+            "k",
+            Route::seg6local(K_DX4, Seg6LocalAction::end_dx4(H2_4), "eth0"),
+        )
+        .route(
+            "k",
+            Route::seg6("10.1.0.0/24", Seg6Mode::Encap, &[R_DT4], "eth0"),
+        )
+        .neigh("k", "eth1", H2, H2_MAC)
+        .neigh("h2", "eth0", K_B, KB_MAC)
+        .tunsrc("k", K_A)
+        .route("h1", Route::to("::/0").via(R_LAN).dev("eth0"))
+        .route("h2", Route::to("::/0").via(K_B).dev("eth0"))
+        .route("k", Route::seg6local(K_END, Seg6LocalAction::End, "eth0"))
+        .route(
+            "k",
+            Route::seg6local(K_DT6, Seg6LocalAction::EndDT6 { table: 254 }, "eth0"),
+        )
+        .route("k", Route::to("fc00:b::/64").via(R_WAN).dev("eth0"))
+        .route(
+            "k",
+            Route::seg6("fc00:1::/64", Seg6Mode::Encap, &[R_DT6], "eth0"),
+        );
+    if kernel_ndp {
+        t.addr("r", "lan", &format!("{R_LAN}/64"))
+            .addr("r", "lan", &format!("{R_LAN_4}/24"))
+            .addr("r", "wan", &format!("{R_WAN}/64"))
+    } else {
+        t.neigh("h1", "eth0", R_LAN, RLAN_MAC)
+            .neigh("h1", "eth0", R_LAN_4, RLAN_MAC)
+            .neigh("k", "eth0", R_WAN, RWAN_MAC)
+    }
+}
+
+fn fib() -> Fib {
+    let mut b = FibBuilder::new();
+    b.add_vrf(1).unwrap();
+    let policy = EncapPolicy::new(EncapMode::Encaps, v6(R_WAN), &[v6(K_END), v6(K_DT6)]).unwrap();
+    let policy = b.add_policy(policy);
+    b.add_route_v6(1, v6("fc00:3::"), 64, RouteAction::Encap(policy))
+        .unwrap();
+    b.add_route_v6(
+        1,
+        v6("fc00:1::"),
+        64,
+        RouteAction::Forward(Adjacency {
+            port: LAN,
+            next_hop: NextHop::Direct,
+        }),
+    )
+    .unwrap();
+    b.add_route_v6(
+        0,
+        v6("fc00:a::"),
+        64,
+        RouteAction::Forward(Adjacency {
+            port: WAN,
+            next_hop: NextHop::V6(v6(K_A)),
+        }),
+    )
+    .unwrap();
+    b.add_sid(v6(R_DT6), SidBehavior::EndDT6 { vrf: 1 })
+        .unwrap();
+    // IPv4 VPN: H.Encaps (1 SID) into the kernel's End.DX4; the kernel
+    // encapsulates the way back to our End.DT4.
+    let policy4 = EncapPolicy::new(EncapMode::Encaps, v6(R_WAN), &[v6(K_DX4)]).unwrap();
+    let policy4 = b.add_policy(policy4);
+    b.add_route_v4(
+        1,
+        "10.3.0.0".parse().unwrap(),
+        24,
+        RouteAction::Encap(policy4),
+    )
+    .unwrap();
+    b.add_route_v4(
+        1,
+        "10.1.0.0".parse().unwrap(),
+        24,
+        RouteAction::Forward(Adjacency {
+            port: LAN,
+            next_hop: NextHop::Direct,
+        }),
+    )
+    .unwrap();
+    b.add_sid(v6(R_DT4), SidBehavior::EndDT4 { vrf: 1 })
+        .unwrap();
+    b.build().unwrap()
+}
+
+fn neighbors() -> NeighborTable {
+    let mut n = NeighborTable::new();
+    n.insert(LAN, IpAddr::V6(v6(H1)), H1_MAC);
+    n.insert(WAN, IpAddr::V6(v6(K_A)), KA_MAC);
+    n.insert(LAN, IpAddr::V4(H1_4.parse().unwrap()), H1_MAC);
+    n
+}
+
+fn config(workers: usize, queues: u32) -> EngineConfig {
+    let mut c = EngineConfig::new(vec![
+        PortSpec {
+            id: LAN,
+            ifname: "lan".into(),
+            vrf: 1,
+            role: PortRole::Lan,
+            mac: RLAN_MAC,
+            queues,
+        },
+        PortSpec {
+            id: WAN,
+            ifname: "wan".into(),
+            vrf: 0,
+            role: PortRole::Wan,
+            mac: RWAN_MAC,
+            queues,
+        },
+    ]);
+    c.workers = workers;
+    c.idle = IdlePolicy::Sleep(Duration::from_micros(200));
+    c.steering = Steering::LibxdpDefault;
+    c
+}
+
+struct Running {
+    lab: Lab,
+    engine: Option<Engine>,
+    fib: Fib,
+    neighbors: Arc<Published<NeighborTable>>,
+    unresolved: Arc<AtomicU64>,
+}
+
+fn start(workers: usize, queues: u32) -> Running {
+    start_with(workers, queues, true, |_| {})
+}
+
+/// `redirect`: steer with ebpf-redirect (kernel NDP) instead of libxdp's
+/// default program.
+fn start_with(
+    workers: usize,
+    queues: u32,
+    redirect: bool,
+    tweak: fn(&mut EngineConfig),
+) -> Running {
+    ensure_bpffs();
+    let lab = topology_with(queues, redirect).build().expect("build lab");
+    // Locally generated TCP/UDP leaves a veth with CHECKSUM_PARTIAL (the
+    // checksum field holds only the pseudo-header sum); a frame taken by
+    // XDP keeps it unfinished, and the engine does not complete it (a real
+    // NIC's frames are complete). So the hosts compute checksums in software.
+    // Hosts also send no GSO super-frames (veth's XDP path drops frames
+    // longer than a page) and use MTU 1400, so that a full-sized packet
+    // plus the engine's encapsulation (80 octets) fits k's 1500.
+    for ns in ["h1", "h2"] {
+        lab.exec_ok(
+            ns,
+            [
+                "ethtool", "-K", "eth0", "tx", "off", "tso", "off", "gso", "off",
+            ],
+        )
+        .expect("ethtool -K eth0 tx off tso off gso off");
+        lab.exec_ok(ns, ["ip", "link", "set", "dev", "eth0", "mtu", "1400"])
+            .expect("set mtu");
+    }
+    let unresolved = Arc::new(AtomicU64::new(0));
+    let mut cfg = config(workers, queues);
+    if redirect {
+        let steering = RedirectSteering::from_fib(&fib())
+            .host_addr(IpAddr::V6(v6(R_LAN)))
+            .host_addr(IpAddr::V6(v6(R_WAN)));
+        cfg.steering = Steering::Custom(Box::new(steering));
+    }
+    tweak(&mut cfg);
+    let u = unresolved.clone();
+    cfg.resolve = Some(Arc::new(move |_, _| {
+        u.fetch_add(1, Ordering::Relaxed);
+    }));
+    let fib_snapshot = Arc::new(Published::new(fib()));
+    let neigh = Arc::new(Published::new(neighbors()));
+    let n = neigh.clone();
+    let engine = lab
+        .in_ns("r", move || Engine::start(cfg, fib_snapshot, n))
+        .expect("enter r")
+        .expect("start engine");
+    Running {
+        lab,
+        engine: Some(engine),
+        fib: fib(),
+        neighbors: neigh,
+        unresolved,
+    }
+}
+
+impl Running {
+    fn engine(&self) -> &Engine {
+        self.engine.as_ref().unwrap()
+    }
+
+    fn ping(&self, count: &str) -> std::process::Output {
+        self.lab
+            .exec(
+                "h1",
+                ["ping", "-6", "-c", count, "-i", "0.2", "-W", "2", H2],
+            )
+            .expect("run ping")
+    }
+
+    fn stop(&mut self) -> dataplane::engine::FrameAccounting {
+        let engine = self.engine.take().unwrap();
+        self.lab
+            .in_ns("r", move || engine.stop())
+            .unwrap()
+            .expect("stop engine")
+    }
+}
+
+fn print_counters(e: &Engine) {
+    let c = e.counters();
+    let drops: Vec<_> = c.drops.iter().filter(|(_, v)| **v > 0).collect();
+    let engine: Vec<_> = c.engine.iter().filter(|(_, v)| **v > 0).collect();
+    let kernel: Vec<_> = c.kernel.iter().filter(|(_, v)| **v > 0).collect();
+    eprintln!(
+        "rx {} tx {} per worker {:?} drops {drops:?} engine {engine:?} kernel {kernel:?}",
+        c.rx, c.tx, c.rx_per_worker
+    );
+}
+
+#[test]
+fn ping_and_tcp_through_engine_encap_and_decap() {
+    if !lab::require_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    // libxdp's default program: independent of ebpf-redirect.
+    let mut r = start_with(1, 1, false, |_| {});
+    let out = r.ping("5");
+    print_counters(r.engine());
+    assert!(
+        out.status.success(),
+        "ping h1 -> h2 failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c = r.engine().counters();
+    // 5 requests encapsulated (LAN -> WAN), 5 replies decapsulated.
+    assert!(c.rx >= 10 && c.tx >= 10, "{c:?}");
+
+    // TCP: 1 MB from h1 to h2 and an echo of its length back.
+    let lab = &r.lab;
+    let listener = lab
+        .in_ns("h2", || {
+            TcpListener::bind(SocketAddr::new(IpAddr::V6(v6(H2)), 5001))
+        })
+        .unwrap()
+        .expect("listen in h2");
+    const BYTES: usize = 1 << 20;
+    std::thread::scope(|s| {
+        let server = s.spawn(move || {
+            listener.set_nonblocking(true).unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let mut conn = loop {
+                match listener.accept() {
+                    Ok((c, _)) => break c,
+                    Err(_) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
+                    Err(e) => panic!("no TCP connection arrived in h2: {e}"),
+                }
+            };
+            conn.set_nonblocking(false).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut got = 0usize;
+            let mut buf = vec![0u8; 65536];
+            while got < BYTES {
+                let n = conn.read(&mut buf).expect("read");
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            conn.write_all(&(got as u64).to_be_bytes()).unwrap();
+            got
+        });
+        let mut client = lab
+            .in_ns("h1", || {
+                TcpStream::connect_timeout(
+                    &SocketAddr::new(IpAddr::V6(v6(H2)), 5001),
+                    Duration::from_secs(5),
+                )
+            })
+            .unwrap()
+            .expect("connect h1 -> h2 through the engine");
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        client
+            .set_write_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let data = vec![0x5au8; BYTES];
+        client.write_all(&data).expect("send");
+        let mut echo = [0u8; 8];
+        client.read_exact(&mut echo).expect("echo");
+        assert_eq!(u64::from_be_bytes(echo) as usize, BYTES);
+        assert_eq!(server.join().unwrap(), BYTES);
+    });
+    print_counters(r.engine());
+
+    let acc = r.stop();
+    eprintln!("{acc:?}");
+    assert!(acc.balanced(), "frames leaked: {acc:?}");
+    assert_eq!(acc.tx_ring, 0, "{acc:?}");
+}
+
+/// An Ethernet frame to the engine's WAN port carrying `ipv6`.
+fn to_wan(ipv6: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + ipv6.len());
+    f.extend_from_slice(&RWAN_MAC);
+    f.extend_from_slice(&KA_MAC);
+    f.extend_from_slice(&0x86ddu16.to_be_bytes());
+    f.extend_from_slice(ipv6);
+    f
+}
+
+/// IPv6 header (next header 43) to our End.DT6 SID followed by `ext`.
+fn ipv6_with(ext: &[u8], payload_len: u16) -> Vec<u8> {
+    let mut p = vec![0x60, 0, 0, 0];
+    p.extend_from_slice(&payload_len.to_be_bytes());
+    p.push(43);
+    p.push(64);
+    p.extend_from_slice(&v6(K_A).octets());
+    p.extend_from_slice(&v6(R_DT6).octets());
+    p.extend_from_slice(ext);
+    p
+}
+
+fn expected_drop(fib: &Fib, frame: &[u8]) -> DropReason {
+    let mut buf = vec![0u8; 512 + frame.len() - 14];
+    buf[512..].copy_from_slice(&frame[14..]);
+    let mut pkt = Packet::new(&mut buf, 512, frame.len() - 14).unwrap();
+    match process(fib, 0, &mut pkt) {
+        Verdict::Drop(r) => r,
+        v => panic!("test frame is not dropped but {v:?}"),
+    }
+}
+
+#[test]
+fn malformed_frames_are_counted_while_ping_works() {
+    if !lab::require_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let mut r = start(1, 1);
+    // Truncated SRH: Hdr Ext Len says 40 octets, 8 are there.
+    let truncated = to_wan(&ipv6_with(&[41, 4, 4, 0, 0, 0, 0, 0], 8));
+    // Segments Left 5 with Last Entry 0.
+    let mut srh = vec![41, 2, 4, 5, 0, 0, 0, 0];
+    srh.extend_from_slice(&v6(R_DT6).octets());
+    let beyond = to_wan(&ipv6_with(&srh, srh.len() as u16));
+    let why_truncated = expected_drop(&r.fib, &truncated);
+    let why_beyond = expected_drop(&r.fib, &beyond);
+    eprintln!("expected reasons: {why_truncated} / {why_beyond}");
+    assert_ne!(why_truncated, why_beyond);
+
+    let sock = r.lab.packet_socket("k", "eth0").expect("packet socket");
+    let done = AtomicBool::new(false);
+    let sent = std::thread::scope(|s| {
+        let sender = s.spawn(|| {
+            let mut n = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                for f in [&truncated, &beyond] {
+                    if sock.send(f).is_ok() {
+                        n += 1;
+                    }
+                }
+            }
+            n
+        });
+        let out = r.ping("5");
+        done.store(true, Ordering::Relaxed);
+        let n = sender.join().unwrap();
+        assert!(
+            out.status.success(),
+            "ping failed under malformed load: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        n
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    print_counters(r.engine());
+    let c = r.engine().counters();
+    let counted = c.drop(why_truncated.name()) + c.drop(why_beyond.name());
+    eprintln!("sent {sent} malformed frames, counted {counted}");
+    assert!(sent > 1000, "sent only {sent}");
+    assert!(c.drop(why_truncated.name()) > 0 && c.drop(why_beyond.name()) > 0);
+    // Every malformed frame is counted: by the engine under its reason, or
+    // by the kernel when the fill ring was empty (xsk_rx_dropped).
+    let lost = c.kernel["xsk_rx_dropped"];
+    eprintln!("kernel dropped {lost} (fill ring empty)");
+    assert!(
+        (counted + lost).abs_diff(sent) <= 10,
+        "sent {sent}, engine counted {counted}, kernel dropped {lost}"
+    );
+    let acc = r.stop();
+    assert!(acc.balanced(), "frames leaked: {acc:?}");
+}
+
+#[test]
+fn frame_accounting_after_traffic() {
+    if !lab::require_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let mut r = start(1, 1);
+    let out = r.ping("20");
+    assert!(out.status.success());
+    assert_eq!(r.unresolved.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        r.engine()
+            .counters()
+            .engine_drop(EngineDrop::NeighborUnresolved),
+        0
+    );
+    // A new neighbour snapshot without k: requests are dropped as
+    // neighbor_unresolved and the resolve hook is called.
+    let mut n = neighbors();
+    n.remove(WAN, IpAddr::V6(v6(K_A)));
+    r.neighbors.store(Arc::new(n));
+    let out = r.ping("2");
+    assert!(!out.status.success(), "ping must fail without a neighbour");
+    let after = r.engine().counters();
+    assert!(
+        after.engine_drop(EngineDrop::NeighborUnresolved) >= 2,
+        "{after:?}"
+    );
+    assert!(r.unresolved.load(Ordering::Relaxed) >= 2);
+    let acc = r.stop();
+    eprintln!("{after:?}\n{acc:?}");
+    assert!(acc.balanced(), "frames leaked: {acc:?}");
+    assert_eq!(acc.tx_ring, 0);
+    assert!(acc.total > 0 && acc.free > 0 && acc.fill_ring > 0);
+}
+
+#[test]
+fn two_queues_two_workers() {
+    if !lab::require_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    // Pinned workers (cores 0 and 1) with busy polling configured.
+    let mut r = start_with(2, 2, true, |c| {
+        c.cores = vec![0, 1];
+        c.busy_poll = true;
+    });
+    // Many UDP flows (distinct source ports) from h1 to h2.
+    let sent = r
+        .lab
+        .in_ns("h1", || {
+            let mut n = 0;
+            for port in 0..64u16 {
+                let s = UdpSocket::bind(SocketAddr::new(IpAddr::V6(v6(H1)), 20000 + port)).unwrap();
+                for _ in 0..4 {
+                    if s.send_to(b"hello", SocketAddr::new(IpAddr::V6(v6(H2)), 9))
+                        .is_ok()
+                    {
+                        n += 1;
+                    }
+                }
+            }
+            n
+        })
+        .unwrap();
+    let out = r.ping("3");
+    std::thread::sleep(Duration::from_millis(200));
+    print_counters(r.engine());
+    assert!(out.status.success(), "ping with 2 workers failed");
+    let c = r.engine().counters();
+    eprintln!(
+        "sent {sent} UDP datagrams on 64 flows; rx per worker {:?}",
+        c.rx_per_worker
+    );
+    assert_eq!(c.rx_per_worker.len(), 2);
+    assert!(
+        c.rx_per_worker.iter().all(|&n| n > 0),
+        "traffic not spread over both queues: {:?}",
+        c.rx_per_worker
+    );
+    let acc = r.stop();
+    assert!(acc.balanced(), "frames leaked: {acc:?}");
+}
+
+/// The production steering: ebpf-redirect's program on both ports; NDP
+/// and traffic to the router's own addresses reach r's kernel, the rest the
+/// engine.
+#[test]
+fn ping_through_engine_with_ebpf_redirect() {
+    if !lab::require_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let mut r = start_with(1, 1, true, |_| {});
+    let out = r.ping("5");
+    print_counters(r.engine());
+    assert!(
+        out.status.success(),
+        "ping h1 -> h2 failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The router's own address is answered by r's kernel (passed by XDP).
+    let own = r
+        .lab
+        .exec(
+            "h1",
+            ["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", R_LAN],
+        )
+        .unwrap();
+    assert!(own.status.success(), "ping to r's kernel address failed");
+    // IPv4 VPN: engine H.Encaps of IPv4 -> kernel End.DX4; kernel encap ->
+    // engine End.DT4 (ARP for the gateway answered by r's kernel).
+    let v4 = r
+        .lab
+        .exec(
+            "h1",
+            ["ping", "-4", "-c", "3", "-i", "0.2", "-W", "2", H2_4],
+        )
+        .unwrap();
+    print_counters(r.engine());
+    assert!(
+        v4.status.success(),
+        "IPv4 ping h1 -> h2 failed: {}",
+        String::from_utf8_lossy(&v4.stdout)
+    );
+    let c = r.engine().counters();
+    assert!(c.rx >= 16 && c.tx >= 16, "{c:?}");
+    // Only engine traffic reached the engine: no NDP, no no_route drops.
+    assert_eq!(c.total_drops(), 0, "{c:?}");
+    let acc = r.stop();
+    assert!(acc.balanced(), "frames leaked: {acc:?}");
+}
+
+#[test]
+fn missing_interface_is_named() {
+    let fib = Arc::new(Published::new(Fib::empty()));
+    let neigh = Arc::new(Published::new(NeighborTable::new()));
+    let mut cfg = config(1, 1);
+    cfg.ports[1].ifname = "nosuchif0".into();
+    cfg.ports.remove(0);
+    let err = Engine::start(cfg, fib, neigh).expect_err("must fail");
+    assert!(
+        matches!(err, EngineError::InterfaceNotFound { port: 2, .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("nosuchif0") && msg.contains("port 2"), "{msg}");
+}
+
+#[test]
+fn too_few_queues_is_named() {
+    if !lab::require_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let lab = topology(1).build().expect("lab");
+    let fib = Arc::new(Published::new(Fib::empty()));
+    let neigh = Arc::new(Published::new(NeighborTable::new()));
+    let mut cfg = config(2, 2);
+    cfg.steering = Steering::None;
+    let err = lab
+        .in_ns("r", move || Engine::start(cfg, fib, neigh))
+        .unwrap()
+        .expect_err("1-queue veth with 2 workers must fail");
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    assert!(
+        matches!(err, EngineError::QueueCountMismatch { .. }),
+        "{err:?}"
+    );
+    assert!(msg.contains("lan"), "{msg}");
+}
+
+#[test]
+/// The test FIB itself (no root): IPv4 in VRF 1 is encapsulated toward WAN.
+fn test_fib_encapsulates_ipv4_vpn() {
+    let fib = fib();
+    let mut ip = vec![
+        0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0, 10, 1, 0, 1, 10, 3, 0, 2, 8, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    let mut sum = 0u32;
+    for w in ip[..20].chunks(2) {
+        sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    let mut buf = vec![0u8; 512 + ip.len()];
+    buf[512..].copy_from_slice(&ip);
+    let mut pkt = Packet::new(&mut buf, 512, ip.len()).unwrap();
+    let v = process(&fib, 1, &mut pkt);
+    assert!(matches!(v, Verdict::Forward { port: WAN, .. }), "{v:?}");
+}
+
+/// Drops every capability of the calling thread (capabilities are per
+/// thread in Linux), as if the engine ran unprivileged.
+fn drop_thread_capabilities() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let header = Header {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let data = [Data {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: capset with a valid header and two data structs (version 3).
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
+    assert_eq!(rc, 0, "capset: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn without_capabilities_the_error_says_so() {
+    if !lab::require_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let lab = topology(1).build().expect("lab");
+    let fib = Arc::new(Published::new(Fib::empty()));
+    let neigh = Arc::new(Published::new(NeighborTable::new()));
+    let mut cfg = config(1, 1);
+    cfg.steering = Steering::None;
+    let err = lab
+        .in_ns("r", move || {
+            drop_thread_capabilities();
+            Engine::start(cfg, fib, neigh)
+        })
+        .unwrap()
+        .expect_err("must fail without CAP_NET_RAW");
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    assert!(matches!(err, EngineError::Permission { .. }), "{err:?}");
+    assert!(msg.contains("lan") && msg.contains("CAP_NET_RAW"), "{msg}");
+}
