@@ -220,11 +220,33 @@ fn vpn_through_srv6d_and_kernel_seg6_with_reload_and_clean_shutdown() {
         "ping across the VPN failed; srv6d log:\n{}",
         srv6d.log()
     );
-    // The edge's own address still answers through the kernel.
+    // The edge's own address still answers through the kernel: ping, and a
+    // TCP connection to a listener of the edge's kernel (case f).
     assert!(
         ping(&lab, "h1", "2001:db8:1::2", "2"),
         "kernel address lost"
     );
+    let listener = lab
+        .in_ns("edge", || {
+            std::net::TcpListener::bind("[2001:db8:1::2]:2222")
+        })
+        .unwrap()
+        .expect("listen on the edge's own address");
+    let sent = lab
+        .in_ns("h1", || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut c = std::net::TcpStream::connect_timeout(
+                &"[2001:db8:1::2]:2222".parse().unwrap(),
+                Duration::from_secs(3),
+            )?;
+            c.write_all(b"hello edge")
+        })
+        .unwrap();
+    sent.expect("TCP to the edge's own address");
+    let (mut conn, _) = listener.accept().unwrap();
+    let mut got = [0u8; 10];
+    conn.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"hello edge");
 
     // Reload to H.Encaps.Red with the same SIDs: traffic keeps flowing.
     fs::write(&cfg, config("encap.red", r#""fc00:b::e", "fc00:b::d6""#)).unwrap();
@@ -309,5 +331,113 @@ fn bad_config_and_missing_interface_are_clear_errors() {
         stderr.contains("wan0") && stderr.contains("no such interface"),
         "{stderr}"
     );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// Case c: the kernel encapsulates (H.Encaps with [srv6d End, kernel
+/// End.DT6]); srv6d is a transit End node between two WAN ports; the kernel
+/// decapsulates and delivers.
+///
+/// ```text
+///  h1 ---- k1 [kernel encap] ---- wan0 [edge: srv6d End] wan1 ---- r [kernel End.DT6] ---- h2
+/// ```
+#[test]
+fn kernel_encap_through_srv6d_end_to_kernel_end_dt6() {
+    if !lab::require_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let lab = Topology::new()
+        .prefix("s6transit")
+        .namespaces(&["h1", "k1", "edge", "r", "h2"])
+        .link(("h1", "eth0"), ("k1", "eth0"))
+        .link(("k1", "eth1"), ("edge", "wan0"))
+        .link(("edge", "wan1"), ("r", "eth0"))
+        .link(("r", "eth1"), ("h2", "eth0"))
+        .addr("h1", "eth0", "2001:db8:1::1/64")
+        .addr("k1", "eth0", "2001:db8:1::2/64")
+        .addr("k1", "eth1", "fc00:11::1/64")
+        .addr("edge", "wan0", "fc00:11::2/64")
+        .addr("edge", "wan1", "fc00:12::1/64")
+        .addr("r", "eth0", "fc00:12::2/64")
+        .addr("r", "eth1", "2001:db8:2::2/64")
+        .addr("h2", "eth0", "2001:db8:2::1/64")
+        .forwarding("k1")
+        .forwarding("r")
+        .forwarding("edge")
+        .route("h1", Route::to("::/0").via("2001:db8:1::2"))
+        .route("h2", Route::to("::/0").via("2001:db8:2::2"))
+        .tunsrc("k1", "fc00:11::1")
+        .route(
+            "k1",
+            Route::seg6(
+                "2001:db8:2::/64",
+                Seg6Mode::Encap,
+                &["fc00:a::e", "fc00:b::d6"],
+                "eth1",
+            ),
+        )
+        .route("k1", Route::to("fc00:a::/48").via("fc00:11::2"))
+        .route(
+            "r",
+            Route::seg6local(
+                "fc00:b::d6",
+                Seg6LocalAction::EndDT6 { table: MAIN_TABLE },
+                "eth1",
+            ),
+        )
+        // The replies come back as plain IPv6 through the edge's kernel.
+        .route("edge", Route::to("2001:db8:1::/64").via("fc00:11::1"))
+        .route("r", Route::to("2001:db8:1::/64").via("fc00:12::1"))
+        .build()
+        .expect("build the lab");
+    let dir = std::env::temp_dir().join(format!("srv6d-transit-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("edge.toml");
+    fs::write(
+        &cfg,
+        r#"
+[[port]]
+name = "wan0"
+role = "wan"
+
+[[port]]
+name = "wan1"
+role = "wan"
+
+[router]
+source = "fc00:a::1"
+
+[[sid]]
+sid = "fc00:a::e"
+behavior = "end"
+
+[[route]]
+vrf = "underlay"
+prefix = "fc00:b::/48"
+nexthop = "fc00:12::2"
+port = "wan1"
+"#,
+    )
+    .unwrap();
+    assert!(ping(&lab, "edge", "fc00:12::2", "1"));
+    let srv6d = Srv6d::start(&lab, &cfg, dir.join("srv6d.log"));
+    assert!(
+        srv6d.wait_log("srv6d running", Duration::from_secs(10)),
+        "srv6d did not start; log:\n{}",
+        srv6d.log()
+    );
+    assert!(
+        ping(&lab, "h1", "2001:db8:2::1", "5"),
+        "ping through srv6d's End failed; log:\n{}",
+        srv6d.log()
+    );
+    let (status, log) = srv6d.stop();
+    assert!(status.success(), "srv6d exit {status:?}; log:\n{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("final counters"))
+        .unwrap_or_else(|| panic!("no final counters in:\n{log}"));
+    assert!(!line.contains("rx=0 "), "the End SID saw no packet: {line}");
     let _ = fs::remove_dir_all(&dir);
 }
