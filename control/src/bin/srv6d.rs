@@ -224,13 +224,10 @@ fn run(
         );
         return ExitCode::FAILURE;
     }
-    let mut router = match control::router::Router::start(loaded, workers, cores, idle) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("srv6d run: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    // The signal handlers are installed before anything is attached, so a
+    // SIGTERM during start-up cannot kill the process with XDP programs left
+    // on the interfaces: it is seen once the router is up, which then stops
+    // cleanly.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -238,15 +235,35 @@ fn run(
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("srv6d run: cannot start the signal loop: {e}");
-            let _ = router.stop();
+            return ExitCode::FAILURE;
+        }
+    };
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let _context = runtime.enter();
+        (|| {
+            Ok::<_, std::io::Error>((
+                signal(SignalKind::hangup())?,
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::terminate())?,
+            ))
+        })()
+    };
+    let (mut hup, mut int, mut term) = match signals {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("srv6d run: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut router = match control::router::Router::start(loaded, workers, cores, idle) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("srv6d run: {e}");
             return ExitCode::FAILURE;
         }
     };
     let outcome = runtime.block_on(async {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hup = signal(SignalKind::hangup())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut term = signal(SignalKind::terminate())?;
         let period = std::time::Duration::from_secs(stats_interval.max(1));
         let mut ticker = tokio::time::interval(period);
         ticker.tick().await;

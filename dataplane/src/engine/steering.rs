@@ -57,6 +57,7 @@ impl SteeringHandle {
         } else {
             self.each(|p| p.add_sid_prefix(prefix, len))
         }
+        .map_err(|e| format!("steer {prefix}/{len} to the engine: {e}"))
     }
 
     /// Stops steering `prefix/len` to the engine.
@@ -66,6 +67,7 @@ impl SteeringHandle {
         } else {
             self.each(|p| p.remove_sid_prefix(prefix, len))
         }
+        .map_err(|e| format!("stop steering {prefix}/{len}: {e}"))
     }
 }
 

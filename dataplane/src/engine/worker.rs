@@ -401,8 +401,12 @@ impl Worker {
             if s.pending.is_empty() {
                 continue;
             }
+            // Reservation is all or nothing: ask for what fits, so a nearly
+            // full ring drops only the excess, not the whole batch.
+            let room = s.tx.nb_free(s.pending.len() as u32) as usize;
+            let fits = room.min(s.pending.len());
             // SAFETY: the frames are ours and of this UMEM.
-            let n = unsafe { s.tx.produce(&s.pending) };
+            let n = unsafe { s.tx.produce(&s.pending[..fits]) };
             s.in_tx += n as u64;
             bump(&self.counters.tx, n as u64);
             let rest = s.pending.len() - n;

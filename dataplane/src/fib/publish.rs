@@ -1,7 +1,7 @@
 //! Publication of immutable snapshots from the control plane to the workers.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 
@@ -13,10 +13,18 @@ pub type Snapshot<T> = arc_swap::Guard<Arc<T>>;
 /// as a whole by a writer and read lock-free by any number of workers.
 ///
 /// Readers call [`load`](Self::load) once per batch and see either the old or
-/// the new snapshot, never a mix. The old snapshot is freed when its last
-/// reader drops it.
+/// the new snapshot, never a mix.
+///
+/// A replaced snapshot is never freed by a reader: [`store`](Self::store)
+/// keeps it until no reader holds it any more and frees it on the writer's
+/// (control-plane) thread at a later `store` or [`reap`](Self::reap).
+/// Otherwise the worker dropping the last reference would run a large
+/// table's destructor — `free`, allocator locks, `munmap` — inside its
+/// packet loop.
 pub struct Published<T> {
     current: ArcSwap<T>,
+    /// Replaced snapshots readers may still hold. Touched only by writers.
+    retired: Mutex<Vec<Arc<T>>>,
 }
 
 impl<T> Published<T> {
@@ -29,6 +37,7 @@ impl<T> Published<T> {
     pub fn from_arc(initial: Arc<T>) -> Self {
         Self {
             current: ArcSwap::new(initial),
+            retired: Mutex::new(Vec::new()),
         }
     }
 
@@ -45,9 +54,23 @@ impl<T> Published<T> {
         self.current.load_full()
     }
 
-    /// Replaces the snapshot; readers pick it up at their next `load`.
+    /// Replaces the snapshot; readers pick it up at their next `load`. The
+    /// old one is retired (see the type's documentation), and retired
+    /// snapshots no reader holds any more are freed here.
     pub fn store(&self, next: Arc<T>) {
-        self.current.store(next);
+        let old = self.current.swap(next);
+        let mut retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        retired.push(old);
+        retired.retain(|snapshot| Arc::strong_count(snapshot) > 1);
+    }
+
+    /// Frees the retired snapshots no reader holds any more; returns how many
+    /// are still held. For a control plane that stores rarely and wants the
+    /// memory back sooner.
+    pub fn reap(&self) -> usize {
+        let mut retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        retired.retain(|snapshot| Arc::strong_count(snapshot) > 1);
+        retired.len()
     }
 
     /// Replaces the snapshot and returns the previous one.
@@ -89,6 +112,37 @@ mod tests {
         b.into_lpm()
     }
 
+    /// Counts drops, to see on which thread a snapshot is freed.
+    struct DropProbe(Arc<AtomicU64>);
+
+    impl Drop for DropProbe {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_reader_never_frees_a_replaced_snapshot() {
+        let dropped = Arc::new(AtomicU64::new(0));
+        let published = Published::new(DropProbe(dropped.clone()));
+        let guard = published.load();
+        published.store(Arc::new(DropProbe(dropped.clone())));
+        // The reader lets go of the old snapshot: it must not be freed now,
+        // on the reader's side...
+        drop(guard);
+        assert_eq!(dropped.load(Ordering::SeqCst), 0);
+        // ... but by the writer, at its next store or reap.
+        assert_eq!(published.reap(), 0);
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        let held = published.load_full();
+        published.store(Arc::new(DropProbe(dropped.clone())));
+        assert_eq!(published.reap(), 1, "still held by a reader");
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        drop(held);
+        assert_eq!(published.reap(), 0);
+        assert_eq!(dropped.load(Ordering::SeqCst), 2);
+    }
+
     #[test]
     fn readers_always_see_one_whole_snapshot() {
         const GENERATIONS: u64 = 300;
@@ -127,6 +181,9 @@ mod tests {
             GENERATIONS
         );
         assert!(reads.load(Ordering::Relaxed) > 0);
+        // Nobody reads any more: every retired snapshot is freed here, by
+        // the writer.
+        assert_eq!(published.reap(), 0);
         let old = published.swap(Arc::new(generation(0)));
         assert_eq!(*old.lookup(Ipv4Addr::new(1, 1, 1, 1)).unwrap(), GENERATIONS);
         assert_eq!(*published.load_full().lookup(0u32).unwrap(), 0);
