@@ -113,6 +113,19 @@ fn interface_info(ifname: &str) -> std::io::Result<(Vec<IpAddr>, Option<Mac>)> {
     Ok((addrs, mac))
 }
 
+/// How the engine runs (the `srv6d run` options).
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Worker threads; worker `w` owns rx queue `w` of every port (0 means 1).
+    pub workers: usize,
+    /// Core to pin worker `w` to (`cores[w]`); unpinned when absent.
+    pub cores: Vec<usize>,
+    /// What a worker does when it finds no work.
+    pub idle: IdlePolicy,
+    /// Busy polling on the AF_XDP sockets.
+    pub busy_poll: bool,
+}
+
 /// The running router.
 pub struct Router {
     engine: Option<Engine>,
@@ -133,16 +146,9 @@ pub struct ReloadSummary {
 }
 
 impl Router {
-    /// Starts everything in the calling thread's network namespace with
-    /// `workers` workers (each owns that rx queue of every port), worker `w`
-    /// pinned to `cores[w]` when given, idling per `idle` when it finds no
-    /// work.
-    pub fn start(
-        config: LoadedConfig,
-        workers: usize,
-        cores: Vec<usize>,
-        idle: IdlePolicy,
-    ) -> Result<Router, RouterError> {
+    /// Starts everything in the calling thread's network namespace.
+    pub fn start(config: LoadedConfig, options: EngineOptions) -> Result<Router, RouterError> {
+        let workers = options.workers.max(1);
         // The engine-owned prefixes go to every port's XDP program; the
         // kernel's own addresses on the ports (SSH, the agent, ping to the
         // edge) stay the kernel's.
@@ -194,8 +200,9 @@ impl Router {
         let handle = steering.handle();
         let mut engine_config = EngineConfig::new(specs);
         engine_config.workers = workers;
-        engine_config.cores = cores;
-        engine_config.idle = idle;
+        engine_config.cores = options.cores;
+        engine_config.idle = options.idle;
+        engine_config.busy_poll = options.busy_poll;
         engine_config.steering = Steering::Custom(Box::new(steering));
         engine_config.resolve = Some(Arc::new(move |port, ip| {
             let _ = resolver.request(port, ip);

@@ -103,6 +103,11 @@ enum Command {
         /// empty polls (shared or small machines, tests, demos).
         #[arg(long, default_value = "spin", value_parser = ["spin", "yield", "sleep"])]
         idle: String,
+        /// Ask the kernel for busy polling on the AF_XDP sockets
+        /// (SO_PREFER_BUSY_POLL, SO_BUSY_POLL): the worker's polls drive the
+        /// driver instead of interrupts.
+        #[arg(long)]
+        busy_poll: bool,
         /// Log the counters every this many seconds (0: only at shutdown).
         #[arg(long, default_value_t = 10, value_name = "SECONDS")]
         stats_interval: u64,
@@ -121,6 +126,7 @@ fn main() -> ExitCode {
             workers,
             cores,
             idle,
+            busy_poll,
             stats_interval,
             log_level,
         } => {
@@ -129,14 +135,13 @@ fn main() -> ExitCode {
                 "sleep" => IdlePolicy::Sleep(std::time::Duration::from_micros(50)),
                 _ => IdlePolicy::Spin,
             };
-            run(
-                &config,
-                usize::from(workers),
+            let engine = control::router::EngineOptions {
+                workers: usize::from(workers),
                 cores,
                 idle,
-                stats_interval,
-                &log_level,
-            )
+                busy_poll,
+            };
+            run(&config, engine, stats_interval, &log_level)
         }
     }
 }
@@ -186,9 +191,7 @@ fn counters_line(c: &dataplane::engine::Counters) -> String {
 
 fn run(
     path: &std::path::Path,
-    workers: usize,
-    cores: Vec<usize>,
-    idle: IdlePolicy,
+    engine: control::router::EngineOptions,
     stats_interval: u64,
     log_level: &str,
 ) -> ExitCode {
@@ -256,7 +259,7 @@ fn run(
             return ExitCode::FAILURE;
         }
     };
-    let mut router = match control::router::Router::start(loaded, workers, cores, idle) {
+    let mut router = match control::router::Router::start(loaded, engine) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("srv6d run: {e}");
