@@ -200,6 +200,8 @@ impl Router {
         let handle = steering.handle();
         let mut engine_config = EngineConfig::new(specs);
         engine_config.workers = workers;
+        // 4096 frames (16 MiB of 4 KiB frames) per port and worker.
+        engine_config.frame_count = 4096 * (config.ports.len().max(1) * workers) as u32;
         engine_config.cores = options.cores;
         engine_config.idle = options.idle;
         engine_config.busy_poll = options.busy_poll;

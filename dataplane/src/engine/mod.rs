@@ -179,8 +179,8 @@ pub struct EngineConfig {
     /// UMEM frame size, a power of two ≥ 2048 (default 4096: a 1500-octet
     /// packet plus a 16-SID encapsulation fits).
     pub frame_size: u32,
-    /// Frames in the UMEM, split evenly between workers (default 4096 per
-    /// worker and port).
+    /// Frames in the UMEM, split evenly between workers (default: 4096 per
+    /// port; scale it with the worker count, as `srv6d run` does).
     pub frame_count: u32,
     /// Size of every ring (rx, tx, fill, completion), a power of two
     /// (default 1024).
