@@ -1,0 +1,981 @@
+//! `srv6bench`: srv6d's benchmark tool.
+//!
+//! `srv6bench encap-quick` is a quick, honest throughput reading of
+//! H.Encaps (2 SIDs): srv6d versus the Linux kernel's seg6 encap, on the
+//! same veth topology, with the same generator and the same counting, in the
+//! same run, interleaved (ceiling, kernel, srv6d, kernel, srv6d, ...,
+//! ceiling). It is not the RFC 2544 harness (no binary search for the
+//! NDR): it offers one load (by default as fast as the generator can) and
+//! counts what arrives intact. Method, results and caveats:
+//! docs/BENCHMARKS.md.
+//!
+//! ```text
+//!  gen bg0 ----- bl0 [sut] bw0 ----- bs0 sink
+//! ```
+
+mod frames;
+mod io;
+mod sys;
+
+use std::fmt::Write as _;
+use std::net::Ipv6Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use lab::{Lab, Mac, Route, Seg6Mode, Topology, VethEnd};
+
+const GEN_MAC: Mac = [0x02, 0x5b, 0, 0, 0, 0x01];
+const LAN_MAC: Mac = [0x02, 0x5b, 0, 0, 0, 0x02];
+const WAN_MAC: Mac = [0x02, 0x5b, 0, 0, 0, 0x03];
+const SINK_MAC: Mac = [0x02, 0x5b, 0, 0, 0, 0x04];
+
+/// Outer source of the kernel's encapsulation (`ip sr tunsrc`).
+const KERNEL_SRC: Ipv6Addr = Ipv6Addr::new(0xfc00, 0xa, 0, 0, 0, 0, 0, 1);
+/// Outer source of srv6d's encapsulation (`[router] source`).
+const SRV6D_SRC: Ipv6Addr = Ipv6Addr::new(0xfc00, 0xa, 0, 0, 0, 0, 0, 2);
+/// Outer source of the ceiling phase's pre-built frames.
+const CEILING_SRC: Ipv6Addr = Ipv6Addr::new(0xfc00, 0xa, 0, 0, 0, 0, 0, 9);
+
+#[derive(Parser)]
+#[command(name = "srv6bench", version, about = "srv6d benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Quick H.Encaps (2 SIDs) throughput: srv6d vs the kernel's seg6 encap
+    /// (needs root).
+    #[command(
+        long_about = "Quick H.Encaps (2 SIDs) throughput reading: srv6d versus the \
+        kernel's seg6 encap on the same veth topology (gen -- sut -- sink namespaces), \
+        with the same AF_PACKET generator (sendmmsg, qdisc bypass) and the same sink (an \
+        AF_XDP socket, copy mode) that checks every frame (outer source and destination, \
+        SRH, inner packet, payload magic). Phases are interleaved: ceiling, (kernel, \
+        srv6d) x rounds, ceiling. The SUT's receive NAPI runs threaded, pinned to \
+        --sut-core, as is srv6d's worker; the generator, the sink and the sink's NAPI \
+        (SCHED_FIFO, so the generator only gets what the sink leaves) are pinned to \
+        --gen-core. The ceiling phase sends pre-encapsulated frames (what H.Encaps would \
+        produce) through the same SUT namespace, which only forwards them (plain IPv6 \
+        forwarding, no seg6 route), with the same threads on the same cores: what the \
+        generator and the sink manage when the SUT does the least work. A phase that \
+        loses at most 1 % is labelled generator-limited; otherwise the loss is located \
+        (SUT input ring, inside the SUT, sink input ring) and the phase labelled SUT- or \
+        sink-limited, \"near the ceiling\" when it delivered at least 90 % of the \
+        ceiling phases' median. The SUT's threads \
+        and the generator run at nice -20 (see --no-rt)."
+    )]
+    EncapQuick {
+        /// Seconds of traffic per phase.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Offered frames per second (0: as fast as the generator can).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        /// Core of the system under test.
+        #[arg(long, default_value_t = 1)]
+        sut_core: usize,
+        /// Core of the generator, the sink and the sink's NAPI.
+        #[arg(long, default_value_t = 0)]
+        gen_core: usize,
+        /// Core of the NAPI thread that receives into srv6d's AF_XDP socket
+        /// (default: the SUT core, so srv6d gets one core like the kernel).
+        #[arg(long)]
+        srv6d_napi_core: Option<usize>,
+        /// (kernel, srv6d) pairs.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// The srv6d binary (default: $SRV6D, else target/release/srv6d).
+        #[arg(long)]
+        srv6d: Option<PathBuf>,
+        /// Leave the SUT's threads (its receive NAPI thread, srv6d's worker)
+        /// and the generator at nice 0. By default they run at nice -20 so
+        /// that other work on a shared machine barely takes their cores
+        /// (SCHED_OTHER still: a real-time class would let the NAPI thread
+        /// starve srv6d's spinning worker, or the other way round).
+        #[arg(long)]
+        no_rt: bool,
+        /// Keep the SUT core from halting when idle: a SCHED_IDLE thread
+        /// spins on it for the whole run (like `idle=poll` for that core).
+        /// In a VM a halted vCPU must be woken by the host for every wakeup
+        /// of the SUT's NAPI thread; srv6d's spinning worker never lets its
+        /// core halt, the kernel's NAPI thread does.
+        #[arg(long)]
+        sut_idle_poll: bool,
+        /// Count at the sink with an AF_PACKET socket (through the sink's
+        /// kernel stack) instead of an AF_XDP socket.
+        #[arg(long)]
+        packet_sink: bool,
+        /// Where to write the JSON result.
+        #[arg(long, default_value = "srv6bench-encap-quick.json")]
+        json: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::EncapQuick {
+            seconds,
+            rate,
+            sut_core,
+            gen_core,
+            srv6d_napi_core,
+            rounds,
+            srv6d,
+            no_rt,
+            sut_idle_poll,
+            packet_sink,
+            json,
+        } => {
+            let srv6d = srv6d
+                .or_else(|| std::env::var_os("SRV6D").map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from("target/release/srv6d"));
+            let opts = Opts {
+                seconds,
+                rate,
+                sut_core,
+                gen_core,
+                srv6d_napi_core: srv6d_napi_core.unwrap_or(sut_core),
+                rounds,
+                srv6d,
+                no_rt,
+                sut_idle_poll,
+                packet_sink,
+                json,
+            };
+            match encap_quick(&opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("srv6bench encap-quick: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Opts {
+    seconds: f64,
+    rate: u64,
+    sut_core: usize,
+    gen_core: usize,
+    srv6d_napi_core: usize,
+    rounds: usize,
+    srv6d: PathBuf,
+    no_rt: bool,
+    sut_idle_poll: bool,
+    packet_sink: bool,
+    json: PathBuf,
+}
+
+type Res<T> = Result<T, String>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sut {
+    Ceiling,
+    Kernel,
+    Srv6d,
+}
+
+impl Sut {
+    fn name(self) -> &'static str {
+        match self {
+            Sut::Ceiling => "ceiling",
+            Sut::Kernel => "kernel",
+            Sut::Srv6d => "srv6d",
+        }
+    }
+}
+
+/// CPU time (seconds) a task used during a phase, and the CPU it was last on.
+#[derive(Debug, Clone)]
+struct TaskUse {
+    what: String,
+    tid: i32,
+    allowed: String,
+    cpu_s: f64,
+    last_cpu: i64,
+}
+
+#[derive(Debug, Clone)]
+struct Phase {
+    sut: Sut,
+    round: usize,
+    gen: io::GenResult,
+    sink: io::SinkResult,
+    /// rx_packets delta of the sink interface (cross-check of `intact`).
+    sink_link_rx: u64,
+    /// tx_dropped delta of the generator interface (the SUT's input ring
+    /// was full).
+    gen_link_tx_dropped: u64,
+    /// tx_dropped delta of the SUT's egress interface (the sink's input
+    /// ring was full).
+    sut_link_tx_dropped: u64,
+    /// srv6d's own final counters line, if srv6d ran.
+    srv6d_counters: Option<String>,
+    load_before: String,
+    load_after: String,
+    /// Per-CPU busy share during the phase: (cpu, busy %, softirq %).
+    cpus: Vec<(usize, f64, f64)>,
+    tasks: Vec<TaskUse>,
+}
+
+impl Phase {
+    fn offered_pps(&self) -> f64 {
+        self.gen.offered as f64 / self.gen.elapsed
+    }
+    fn delivered_pps(&self) -> f64 {
+        self.sink.intact as f64 / self.gen.elapsed
+    }
+    /// Frames lost at the SUT's input (refused by the generator's veth).
+    fn lost_sut_input(&self) -> u64 {
+        self.gen.refused
+    }
+    /// Frames lost at the sink's input (the SUT's egress veth dropped them).
+    fn lost_sink_input(&self) -> u64 {
+        self.sut_link_tx_dropped
+    }
+    /// Frames accepted into the SUT and neither delivered intact nor
+    /// dropped at the sink's input: lost inside the SUT (or damaged).
+    fn lost_inside(&self) -> u64 {
+        self.gen
+            .accepted
+            .saturating_sub(self.sink.intact)
+            .saturating_sub(self.lost_sink_input())
+    }
+    /// `ceiling`: the median delivered rate of the ceiling phases.
+    fn label(&self, ceiling: f64) -> &'static str {
+        if self.sut == Sut::Ceiling {
+            return "generator ceiling";
+        }
+        let lost = self.gen.offered.saturating_sub(self.sink.intact);
+        let near = ceiling > 0.0 && self.delivered_pps() >= 0.9 * ceiling;
+        if self.loss_pct() <= 1.0 {
+            "generator-limited"
+        } else if self.lost_sink_input() * 2 > lost {
+            "sink-limited"
+        } else if near {
+            "SUT-limited (near the ceiling)"
+        } else {
+            "SUT-limited"
+        }
+    }
+
+    fn loss_pct(&self) -> f64 {
+        if self.gen.offered == 0 {
+            return 0.0;
+        }
+        100.0 * (self.gen.offered.saturating_sub(self.sink.intact)) as f64 / self.gen.offered as f64
+    }
+}
+
+fn e<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
+    move |err| format!("{what}: {err}")
+}
+
+fn topology() -> Res<Lab> {
+    Topology::new()
+        .prefix("s6bench")
+        .namespaces(&["gen", "sut", "sink"])
+        .veth(
+            VethEnd::new("gen", "bg0").mac(GEN_MAC),
+            VethEnd::new("sut", "bl0").mac(LAN_MAC),
+        )
+        .veth(
+            VethEnd::new("sut", "bw0").mac(WAN_MAC),
+            VethEnd::new("sink", "bs0").mac(SINK_MAC),
+        )
+        .addr("gen", "bg0", "2001:db8:1::1/64")
+        .addr("sut", "bl0", "2001:db8:1::2/64")
+        .addr("sut", "bw0", "fc00:12::1/64")
+        .addr("sink", "bs0", "fc00:12::2/64")
+        .forwarding("sut")
+        .neigh("sut", "bw0", "fc00:12::2", SINK_MAC)
+        .neigh("sut", "bl0", "2001:db8:1::1", GEN_MAC)
+        .tunsrc("sut", &KERNEL_SRC.to_string())
+        .route("sut", Route::to("fc00:b::/48").via("fc00:12::2").dev("bw0"))
+        .build()
+        .map_err(e("build the topology"))
+}
+
+fn kernel_route() -> Route {
+    Route::seg6(
+        "2001:db8:2::/64",
+        Seg6Mode::Encap,
+        &[&frames::S1.to_string(), &frames::S2.to_string()],
+        "bw0",
+    )
+    .into()
+}
+
+fn srv6d_config() -> String {
+    format!(
+        r#"# srv6bench encap-quick: H.Encaps (2 SIDs) from LAN bl0 to WAN bw0
+[[port]]
+name = "bw0"
+role = "wan"
+
+[[port]]
+name = "bl0"
+role = "lan"
+vrf = "blue"
+
+[[vrf]]
+name = "blue"
+id = 10
+
+[router]
+source = "{SRV6D_SRC}"
+
+[[policy]]
+name = "to-sink"
+mode = "encap"
+segments = ["{}", "{}"]
+
+[[route]]
+vrf = "blue"
+prefix = "2001:db8:2::/64"
+policy = "to-sink"
+
+[[route]]
+vrf = "underlay"
+prefix = "fc00:b::/48"
+nexthop = "fc00:12::2"
+port = "bw0"
+"#,
+        frames::S1,
+        frames::S2
+    )
+}
+
+/// GRO on and threaded NAPI for `dev` in `ns`.
+fn threaded_napi(lab: &Lab, ns: &str, dev: &str) -> Res<()> {
+    lab.exec_ok(ns, ["ethtool", "-K", dev, "gro", "on"])
+        .map_err(e("ethtool gro on"))?;
+    lab.exec_ok(
+        ns,
+        [
+            "sh",
+            "-c",
+            &format!("echo 1 > /sys/class/net/{dev}/threaded"),
+        ],
+    )
+    .map_err(e("threaded NAPI"))?;
+    Ok(())
+}
+
+/// Pins the sink's NAPI threads to `core` and makes them SCHED_FIFO, so
+/// the generator (SCHED_OTHER, same core) only gets what the sink leaves:
+/// the sink never drops for lack of CPU, the generator slows down instead.
+fn pin_sink_napi(dev: &str, core: usize) -> Res<Vec<i32>> {
+    let tids = pin_napi(dev, core)?;
+    for &t in &tids {
+        sys::set_fifo(t, 50).map_err(e(&format!("SCHED_FIFO for napi thread {t}")))?;
+    }
+    Ok(tids)
+}
+
+/// Pins every `napi/DEV-*` kthread to `core`; returns their tids.
+fn pin_napi(dev: &str, core: usize) -> Res<Vec<i32>> {
+    let tids = sys::tasks_named(&format!("napi/{dev}-"));
+    if tids.is_empty() {
+        return Err(format!("no napi/{dev}-* thread (threaded NAPI not on?)"));
+    }
+    for &t in &tids {
+        sys::set_affinity(t, core).map_err(e(&format!("pin napi thread {t}")))?;
+    }
+    Ok(tids)
+}
+
+fn link_stat(lab: &Lab, ns: &str, dev: &str, stat: &str) -> u64 {
+    lab.exec(
+        ns,
+        ["cat", &format!("/sys/class/net/{dev}/statistics/{stat}")],
+    )
+    .ok()
+    .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+    .unwrap_or(0)
+}
+
+struct Srv6dProc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Srv6dProc {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn start(lab: &Lab, bin: &Path, cfg: &Path, log: PathBuf, core: usize) -> Res<Srv6dProc> {
+        let mut cmd = lab.command(
+            "sut",
+            [
+                bin.as_os_str(),
+                "run".as_ref(),
+                "--config".as_ref(),
+                cfg.as_os_str(),
+                "--cores".as_ref(),
+                core.to_string().as_ref(),
+                "--workers".as_ref(),
+                "1".as_ref(),
+                "--stats-interval".as_ref(),
+                "1".as_ref(),
+            ],
+        );
+        let errf = std::fs::File::create(&log).map_err(e("srv6d log"))?;
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(errf);
+        let child = cmd.spawn().map_err(e("spawn srv6d"))?;
+        let p = Srv6dProc { child, log };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(15) {
+            if p.log().contains("srv6d running") {
+                return Ok(p);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!("srv6d did not start; log:\n{}", p.log()))
+    }
+
+    fn stop(mut self) -> Res<String> {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().map_err(e("wait srv6d"))? {
+                let log = self.log();
+                let line = log
+                    .lines()
+                    .find(|l| l.contains("final counters"))
+                    .map(|l| {
+                        l.split_once("final counters")
+                            .map(|(_, r)| r.trim_start_matches(':').trim().to_string())
+                            .unwrap_or_default()
+                    })
+                    .unwrap_or_else(|| format!("(no final counters; exit {status}):\n{log}"));
+                return Ok(line);
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err(format!("srv6d did not stop; log:\n{}", self.log()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Srv6dProc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs the generator and the sink for one phase.
+fn traffic(lab: &Lab, o: &Opts, sut: Sut) -> Res<(io::GenResult, io::SinkResult)> {
+    let (gen_if, sink_if, template, inner_off, src) = match sut {
+        Sut::Ceiling => (
+            "bg0",
+            "bs0",
+            frames::encap_frame(LAN_MAC, GEN_MAC, CEILING_SRC, 0),
+            frames::inner_offset(true),
+            CEILING_SRC,
+        ),
+        Sut::Kernel | Sut::Srv6d => (
+            "bg0",
+            "bs0",
+            frames::gen_frame(LAN_MAC, GEN_MAC, 0),
+            frames::inner_offset(false),
+            if sut == Sut::Kernel {
+                KERNEL_SRC
+            } else {
+                SRV6D_SRC
+            },
+        ),
+    };
+    let ready = AtomicBool::new(false);
+    let stop = AtomicBool::new(false);
+    let gen_core = o.gen_core;
+    let xsk_sink = !o.packet_sink;
+    std::thread::scope(|s| {
+        let sink = s.spawn(|| {
+            lab.in_ns("sink", || {
+                let _ = sys::pin_current(gen_core);
+                let _ = sys::set_fifo(0, 40);
+                if xsk_sink {
+                    io::xsk_sink(sink_if, src.octets(), &ready, &stop)
+                } else {
+                    io::sink(sink_if, src.octets(), &ready, &stop)
+                }
+            })
+        });
+        let t0 = Instant::now();
+        while !ready.load(Ordering::Acquire) && t0.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Attaching the sink's XDP program may have re-created its NAPI thread.
+        let _ = pin_sink_napi(sink_if, gen_core);
+        let gen = lab.in_ns("gen", || {
+            let _ = sys::pin_current(gen_core);
+            if !o.no_rt {
+                // Other work on the machine is pushed onto the generator's
+                // core while the SUT core is busy: keep the generator ahead
+                // of it (the sink's threads, SCHED_FIFO, still come first).
+                let _ = sys::set_nice(0, -20);
+            }
+            io::generate(gen_if, &template, inner_off, o.seconds, o.rate)
+        });
+        // Frames in flight (NAPI rings, srv6d's rings) arrive well within this.
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::Release);
+        let sink = sink
+            .join()
+            .map_err(|_| "sink thread panicked".to_string())?;
+        let gen = gen.map_err(e("enter gen"))?.map_err(e("generator"))?;
+        let sink = sink.map_err(e("enter sink"))?.map_err(e("sink"))?;
+        Ok((gen, sink))
+    })
+}
+
+fn run_phase(lab: &Lab, o: &Opts, dir: &Path, sut: Sut, round: usize) -> Res<Phase> {
+    let mut srv6d = None;
+    match sut {
+        Sut::Kernel => {
+            lab.ip("sut", kernel_route().to_args())
+                .map_err(e("add the kernel seg6 route"))?;
+        }
+        Sut::Srv6d => {
+            let cfg = dir.join("srv6d.toml");
+            std::fs::write(&cfg, srv6d_config()).map_err(e("write srv6d config"))?;
+            let log = dir.join(format!("srv6d-round{round}.log"));
+            srv6d = Some(Srv6dProc::start(lab, &o.srv6d, &cfg, log, o.sut_core)?);
+        }
+        Sut::Ceiling => {}
+    }
+    // XDP programs coming and going can leave the device's NAPI instance
+    // unthreaded although `threaded` still reads 1 (a write of the same
+    // value is a no-op): turn it off and on, then pin the fresh thread.
+    for v in ["0", "1"] {
+        lab.exec_ok(
+            "sut",
+            [
+                "sh",
+                "-c",
+                &format!("echo {v} > /sys/class/net/bl0/threaded"),
+            ],
+        )
+        .map_err(e("toggle threaded NAPI on bl0"))?;
+    }
+    // Threads are (re)created when XDP programs come and go: pin every phase.
+    let lan_core = if sut == Sut::Srv6d {
+        o.srv6d_napi_core
+    } else {
+        o.sut_core
+    };
+    // (what, pid, tid)
+    let mut tracked: Vec<(String, i32, i32)> = Vec::new();
+    for t in pin_napi("bl0", lan_core)? {
+        if !o.no_rt {
+            sys::set_nice(t, -20).map_err(e("nice -20 for the SUT's NAPI thread"))?;
+        }
+        tracked.push(("napi bl0 (SUT rx)".into(), t, t));
+    }
+    for t in pin_sink_napi("bs0", o.gen_core)? {
+        tracked.push(("napi bs0 (sink rx)".into(), t, t));
+    }
+    if let Some(p) = &srv6d {
+        let pid = p.child.id();
+        for (t, comm) in sys::threads(pid) {
+            if comm.starts_with("srv6d-w") {
+                if !o.no_rt {
+                    sys::set_nice(t, -20).map_err(e("nice -20 for srv6d's worker"))?;
+                }
+                tracked.push(("srv6d worker".into(), pid as i32, t));
+            } else {
+                tracked.push((format!("srv6d thread {comm}"), pid as i32, t));
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+
+    let load_before = sys::loadavg();
+    let cpu0 = sys::cpu_times();
+    let task0: Vec<Option<(u64, i64)>> = tracked
+        .iter()
+        .map(|(_, p, t)| sys::task_cpu(*p, *t))
+        .collect();
+    let (sink_if, gen_if) = ("bs0", "bg0");
+    let rx0 = link_stat(lab, "sink", sink_if, "rx_packets");
+    let drop0 = link_stat(lab, "gen", gen_if, "tx_dropped");
+    let sdrop0 = link_stat(lab, "sut", "bw0", "tx_dropped");
+
+    let traffic_result = traffic(lab, o, sut);
+
+    let rx1 = link_stat(lab, "sink", sink_if, "rx_packets");
+    let drop1 = link_stat(lab, "gen", gen_if, "tx_dropped");
+    let sdrop1 = link_stat(lab, "sut", "bw0", "tx_dropped");
+    let cpu1 = sys::cpu_times();
+    let hz = sys::hz();
+    let tasks: Vec<TaskUse> = tracked
+        .iter()
+        .zip(task0)
+        .map(|((what, pid, tid), before)| {
+            let after = sys::task_cpu(*pid, *tid);
+            let (cpu_s, last_cpu) = match (before, after) {
+                (Some((b, _)), Some((a, psr))) => (a.saturating_sub(b) as f64 / hz, psr),
+                _ => (0.0, -1),
+            };
+            TaskUse {
+                what: what.clone(),
+                tid: *tid,
+                allowed: sys::affinity_list(*tid),
+                cpu_s,
+                last_cpu,
+            }
+        })
+        .collect();
+    let load_after = sys::loadavg();
+    let srv6d_counters = match srv6d {
+        Some(p) => Some(p.stop()?),
+        None => None,
+    };
+    if sut == Sut::Kernel {
+        lab.ip("sut", ["-6", "route", "del", "2001:db8:2::/64"])
+            .map_err(e("delete the kernel seg6 route"))?;
+    }
+    let (gen, sink) = traffic_result?;
+    let cpus = cpu0
+        .iter()
+        .zip(&cpu1)
+        .enumerate()
+        .map(|(i, (a, b))| {
+            let d: Vec<u64> = (0..8).map(|k| b[k].saturating_sub(a[k])).collect();
+            let total: u64 = d.iter().sum::<u64>().max(1);
+            let idle = d[3] + d[4];
+            (
+                i,
+                100.0 * (total - idle) as f64 / total as f64,
+                100.0 * d[6] as f64 / total as f64,
+            )
+        })
+        .collect();
+    Ok(Phase {
+        sut,
+        round,
+        gen,
+        sink,
+        sink_link_rx: rx1.saturating_sub(rx0),
+        gen_link_tx_dropped: drop1.saturating_sub(drop0),
+        sut_link_tx_dropped: sdrop1.saturating_sub(sdrop0),
+        srv6d_counters,
+        load_before,
+        load_after,
+        cpus,
+        tasks,
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn encap_quick(o: &Opts) -> Res<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("needs root (namespaces, XDP, packet sockets)".into());
+    }
+    if !o.srv6d.exists() {
+        return Err(format!(
+            "no srv6d binary at {} (build it with `cargo build --release -p control --bin srv6d`, \
+             or pass --srv6d PATH / set SRV6D)",
+            o.srv6d.display()
+        ));
+    }
+    let srv6d = std::fs::canonicalize(&o.srv6d).map_err(e("srv6d path"))?;
+    let mut o = o.clone();
+    o.srv6d = srv6d;
+    let dir = std::env::temp_dir().join(format!("srv6bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(e("temp dir"))?;
+    let lab = topology()?;
+    // A veth hands a frame to its peer's NAPI (rather than to the sending
+    // CPU's backlog) only if the sender has no TSO (or the peer has XDP).
+    for (ns, dev) in [("gen", "bg0"), ("sut", "bw0")] {
+        lab.exec_ok(ns, ["ethtool", "-K", dev, "tso", "off"])
+            .map_err(e("ethtool tso off"))?;
+    }
+    threaded_napi(&lab, "sut", "bl0")?;
+    threaded_napi(&lab, "sink", "bs0")?;
+
+    let spin_stop = std::sync::Arc::new(AtomicBool::new(false));
+    let spinner = if o.sut_idle_poll {
+        let stop = spin_stop.clone();
+        let core = o.sut_core;
+        Some(std::thread::spawn(move || {
+            let _ = sys::pin_current(core);
+            let _ = sys::set_idle_class();
+            while !stop.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        }))
+    } else {
+        None
+    };
+    let started = sys::loadavg();
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let kernel_release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, m)| m.trim().to_string())
+        .unwrap_or_default();
+    let ncpus = sys::cpu_times().len();
+    eprintln!("srv6bench encap-quick: {date}, {cpu_model} x {ncpus}, Linux {kernel_release}, load {started}");
+    let mut order = vec![(Sut::Ceiling, 0)];
+    for r in 0..o.rounds {
+        order.push((Sut::Kernel, r));
+        order.push((Sut::Srv6d, r));
+    }
+    order.push((Sut::Ceiling, 1));
+    let mut phases = Vec::new();
+    for (sut, round) in order {
+        let p = run_phase(&lab, &o, &dir, sut, round)?;
+        eprintln!(
+            "{:8} round {}: offered {:>9.0} pps, delivered {:>9.0} pps intact (loss {:5.1} %: \
+             SUT input {}, inside SUT {}, sink input {}), sink link rx {}, other {}, sock drops {}, \
+             load {} -> {}{}",
+            sut.name(),
+            round,
+            p.offered_pps(),
+            p.delivered_pps(),
+            p.loss_pct(),
+            p.lost_sut_input(),
+            p.lost_inside(),
+            p.lost_sink_input(),
+            p.sink_link_rx,
+            p.sink.other,
+            p.sink.socket_drops,
+            p.load_before,
+            p.load_after,
+            p.srv6d_counters
+                .as_ref()
+                .map(|c| format!("; srv6d: {c}"))
+                .unwrap_or_default()
+        );
+        for t in &p.tasks {
+            eprintln!(
+                "           {} (tid {}, allowed CPUs {}): {:.2} s CPU, last on CPU {}",
+                t.what, t.tid, t.allowed, t.cpu_s, t.last_cpu
+            );
+        }
+        for s in &p.sink.samples {
+            eprintln!("           other frame: {s}");
+        }
+        phases.push(p);
+    }
+
+    spin_stop.store(true, Ordering::Relaxed);
+    if let Some(h) = spinner {
+        let _ = h.join();
+    }
+    let med = |sut: Sut, f: fn(&Phase) -> f64| {
+        median(phases.iter().filter(|p| p.sut == sut).map(f).collect())
+    };
+    let ceiling = med(Sut::Ceiling, Phase::delivered_pps);
+    let kernel = med(Sut::Kernel, Phase::delivered_pps);
+    let srv6 = med(Sut::Srv6d, Phase::delivered_pps);
+    let ratio = if kernel > 0.0 {
+        srv6 / kernel
+    } else {
+        f64::NAN
+    };
+
+    // Table.
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "| phase | round | offered pps | delivered pps (intact) | loss % | lost at SUT input / inside SUT / at sink input | SUT threads: CPU s (allowed CPUs) | load avg (before → after) | label |"
+    );
+    let _ = writeln!(t, "|---|---:|---:|---:|---:|---|---|---|---|");
+    for p in &phases {
+        let lbl = p.label(ceiling);
+        let sut_threads: Vec<String> = p
+            .tasks
+            .iter()
+            .filter(|t| {
+                (t.allowed == o.sut_core.to_string() || t.what.starts_with("srv6d"))
+                    && t.cpu_s >= 0.01
+            })
+            .map(|t| format!("{} {:.2} (CPU {})", t.what, t.cpu_s, t.allowed))
+            .collect();
+        let _ = writeln!(
+            t,
+            "| {} | {} | {:.0} | {:.0} | {:.1} | {} / {} / {} | {} | {} → {} | {} |",
+            p.sut.name(),
+            p.round,
+            p.offered_pps(),
+            p.delivered_pps(),
+            p.loss_pct(),
+            p.lost_sut_input(),
+            p.lost_inside(),
+            p.lost_sink_input(),
+            if sut_threads.is_empty() {
+                "–".to_string()
+            } else {
+                sut_threads.join(", ")
+            },
+            p.load_before,
+            p.load_after,
+            lbl
+        );
+    }
+    let _ = writeln!(t);
+    let _ = writeln!(
+        t,
+        "medians of delivered pps: generator ceiling {:.0}, kernel {:.0} (loss {:.1} %), srv6d {:.0} (loss {:.1} %); srv6d/kernel = {:.2}",
+        ceiling,
+        kernel,
+        med(Sut::Kernel, Phase::loss_pct),
+        srv6,
+        med(Sut::Srv6d, Phase::loss_pct),
+        ratio
+    );
+    println!("{t}");
+
+    // JSON.
+    let mut j = String::new();
+    let _ = write!(
+        j,
+        "{{\"benchmark\":\"encap-quick\",\"date\":{},\"cpu_model\":{},\"cpus\":{},\"kernel\":{},\"frames\":{{\"offered_octets\":{},\"encapsulated_octets\":{},\"sids\":2}},\
+         \"seconds\":{},\"rate\":{},\"sut_core\":{},\"gen_core\":{},\"srv6d_napi_core\":{},\"rounds\":{},\"sut_and_gen_threads_nice_minus_20\":{},\"sut_idle_poll\":{},\"sink\":{},\
+         \"srv6d\":{},\"load_at_start\":{},\"median_pps\":{{\"ceiling\":{:.0},\"kernel\":{:.0},\"srv6d\":{:.0}}},\
+         \"ratio_srv6d_kernel\":{},\"phases\":[",
+        json_str(&date),
+        json_str(&cpu_model),
+        ncpus,
+        json_str(&kernel_release),
+        frames::GEN_FRAME,
+        frames::ENCAP_FRAME,
+        o.seconds,
+        o.rate,
+        o.sut_core,
+        o.gen_core,
+        o.srv6d_napi_core,
+        o.rounds,
+        !o.no_rt,
+        o.sut_idle_poll,
+        json_str(if o.packet_sink { "af_packet" } else { "af_xdp" }),
+        json_str(&o.srv6d.display().to_string()),
+        json_str(&started),
+        ceiling,
+        kernel,
+        srv6,
+        if ratio.is_finite() { format!("{ratio:.4}") } else { "null".into() }
+    );
+    for (i, p) in phases.iter().enumerate() {
+        if i > 0 {
+            j.push(',');
+        }
+        let tasks: Vec<String> = p
+            .tasks
+            .iter()
+            .map(|t| {
+                format!(
+                    "{{\"what\":{},\"tid\":{},\"allowed_cpus\":{},\"cpu_seconds\":{:.3},\"last_cpu\":{}}}",
+                    json_str(&t.what),
+                    t.tid,
+                    json_str(&t.allowed),
+                    t.cpu_s,
+                    t.last_cpu
+                )
+            })
+            .collect();
+        let cpus: Vec<String> = p
+            .cpus
+            .iter()
+            .map(|(c, busy, si)| {
+                format!("{{\"cpu\":{c},\"busy_pct\":{busy:.1},\"softirq_pct\":{si:.1}}}")
+            })
+            .collect();
+        let _ = write!(
+            j,
+            "{{\"sut\":\"{}\",\"round\":{},\"seconds\":{:.3},\"offered\":{},\"accepted\":{},\"refused\":{},\
+             \"intact\":{},\"other\":{},\"reordered\":{},\"sink_socket_drops\":{},\"sink_link_rx\":{},\
+             \"gen_link_tx_dropped\":{},\"sut_link_tx_dropped\":{},\"lost_sut_input\":{},\"lost_inside_sut\":{},\"lost_sink_input\":{},\"offered_pps\":{:.0},\"delivered_pps\":{:.0},\"loss_pct\":{:.3},\
+             \"label\":{},\"srv6d_counters\":{},\"load_before\":{},\"load_after\":{},\"cpus\":[{}],\"tasks\":[{}]}}",
+            p.sut.name(),
+            p.round,
+            p.gen.elapsed,
+            p.gen.offered,
+            p.gen.accepted,
+            p.gen.refused,
+            p.sink.intact,
+            p.sink.other,
+            p.sink.reordered,
+            p.sink.socket_drops,
+            p.sink_link_rx,
+            p.gen_link_tx_dropped,
+            p.sut_link_tx_dropped,
+            p.lost_sut_input(),
+            p.lost_inside(),
+            p.lost_sink_input(),
+            p.offered_pps(),
+            p.delivered_pps(),
+            p.loss_pct(),
+            json_str(p.label(ceiling)),
+            p.srv6d_counters.as_deref().map(json_str).unwrap_or_else(|| "null".into()),
+            json_str(&p.load_before),
+            json_str(&p.load_after),
+            cpus.join(","),
+            tasks.join(",")
+        );
+    }
+    j.push_str("]}\n");
+    std::fs::write(&o.json, j).map_err(e("write the JSON result"))?;
+    eprintln!("JSON written to {}", o.json.display());
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
