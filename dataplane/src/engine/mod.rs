@@ -646,7 +646,7 @@ impl Engine {
             let frames: Vec<_> = descs.drain(..per_worker).collect();
             let counters = Arc::new(WorkerCounters::new());
             engine.counters.push(counters.clone());
-            let worker = Worker::new(
+            let mut worker = Worker::new(
                 umem.clone(),
                 config.frame_size as usize,
                 sockets,
@@ -661,6 +661,7 @@ impl Engine {
                 neighbors.clone(),
                 stop.clone(),
             );
+            worker.prime();
             let core = config.cores.get(w).copied();
             let handle = std::thread::Builder::new()
                 .name(format!("srv6d-w{w}"))

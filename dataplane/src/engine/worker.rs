@@ -182,6 +182,15 @@ impl Worker {
     }
 
     /// The loop; returns where the frames are when told to stop.
+    /// Fills every socket's fill ring, before the worker runs: a frame the
+    /// kernel receives right after [`super::Engine::start`] returns finds a
+    /// buffer (instead of counting as `xsk_rx_fill_ring_empty`).
+    pub(crate) fn prime(&mut self) {
+        for i in 0..self.sockets.len() {
+            self.refill(i);
+        }
+    }
+
     pub(crate) fn run(mut self) -> FrameAccounting {
         let mut empty_rounds = 0u32;
         while !self.stop.load(Ordering::Relaxed) {
