@@ -369,6 +369,30 @@ impl Checker<'_, '_> {
         true
     }
 
+    /// A section entry's `name`: well formed per `valid` (else `BadName`,
+    /// expecting `rule`) and not used by an earlier entry (else `Duplicate`
+    /// of `what`). True if it can be used.
+    fn name_ok(
+        &mut self,
+        seen: &mut HashMap<String, At>,
+        at: At,
+        name: &str,
+        (valid, rule): (fn(&str) -> bool, &'static str),
+        what: &'static str,
+    ) -> bool {
+        if !valid(name) {
+            self.error(
+                at,
+                ErrorKind::BadName {
+                    name: name.to_string(),
+                    expected: rule,
+                },
+            );
+            return false;
+        }
+        self.first(seen, name.to_string(), at, what, format!("{name:?}"))
+    }
+
     fn check(&mut self, s: &Sections) -> Option<LoadedConfig> {
         let vrfs = self.vrfs(s);
         let ports = self.ports(s, &vrfs);
@@ -455,16 +479,7 @@ impl Checker<'_, '_> {
         for e in &s.vrf {
             let v = &e.value;
             let mut ok = true;
-            if !valid_name(&v.name) {
-                self.error(
-                    e.key("name"),
-                    ErrorKind::BadName {
-                        name: v.name.clone(),
-                        expected: NAME_RULE,
-                    },
-                );
-                ok = false;
-            } else if v.name == UNDERLAY_NAME {
+            if v.name == UNDERLAY_NAME {
                 self.error(
                     e.key("name"),
                     ErrorKind::BadName {
@@ -474,12 +489,12 @@ impl Checker<'_, '_> {
                 );
                 ok = false;
             } else {
-                ok &= self.first(
+                ok &= self.name_ok(
                     &mut names,
-                    v.name.clone(),
                     e.key("name"),
+                    &v.name,
+                    (valid_name, NAME_RULE),
                     "VRF name",
-                    format!("{:?}", v.name),
                 );
             }
             if !(1..i64::from(MAX_VRFS)).contains(&v.id) {
@@ -512,25 +527,13 @@ impl Checker<'_, '_> {
         }
         for e in &s.port {
             let p = &e.value;
-            let mut ok = true;
-            if !valid_ifname(&p.name) {
-                self.error(
-                    e.key("name"),
-                    ErrorKind::BadName {
-                        name: p.name.clone(),
-                        expected: IFNAME_RULE,
-                    },
-                );
-                ok = false;
-            } else {
-                ok &= self.first(
-                    &mut names,
-                    p.name.clone(),
-                    e.key("name"),
-                    "port name",
-                    format!("{:?}", p.name),
-                );
-            }
+            let ok = self.name_ok(
+                &mut names,
+                e.key("name"),
+                &p.name,
+                (valid_ifname, IFNAME_RULE),
+                "port name",
+            );
             let id = match u16::try_from(e.index) {
                 Ok(id) => PortId(id),
                 Err(_) => {
@@ -692,25 +695,13 @@ impl Checker<'_, '_> {
         let mut next_id = 0u32;
         for e in &s.policy {
             let p = &e.value;
-            let mut ok = true;
-            if !valid_name(&p.name) {
-                self.error(
-                    e.key("name"),
-                    ErrorKind::BadName {
-                        name: p.name.clone(),
-                        expected: NAME_RULE,
-                    },
-                );
-                ok = false;
-            } else {
-                ok &= self.first(
-                    &mut names,
-                    p.name.clone(),
-                    e.key("name"),
-                    "policy name",
-                    format!("{:?}", p.name),
-                );
-            }
+            let mut ok = self.name_ok(
+                &mut names,
+                e.key("name"),
+                &p.name,
+                (valid_name, NAME_RULE),
+                "policy name",
+            );
             let mut segments = Vec::new();
             if p.segments.is_empty() || p.segments.len() > MAX_SEGMENTS {
                 self.error(
