@@ -11,8 +11,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::Command;
 
 use dataplane::behavior::{
-    h_encaps, process, DropReason, EncapMode, EncapPolicy, FlowLabelMode, Packet, PolicyError,
-    SidBehavior, Verdict, MAX_ENCAP_LEN, MAX_LOCAL_SID_PASSES, MAX_SEGMENTS, UNDERLAY,
+    h_encaps, process, Behavior, BehaviorSet, DropReason, EncapMode, EncapPolicy, FlowLabelMode,
+    Packet, PolicyError, SidBehavior, Verdict, MAX_ENCAP_LEN, MAX_LOCAL_SID_PASSES, MAX_SEGMENTS,
+    UNDERLAY,
 };
 use dataplane::fib::{
     Adjacency, Fib, FibBuilder, FibError, NextHop, PolicyId, PortId, RouteAction, VrfId, MAX_VRFS,
@@ -421,6 +422,8 @@ struct Run {
     start: usize,
     /// The whole buffer after processing.
     buf: Vec<u8>,
+    /// The behaviours that ran.
+    ran: BehaviorSet,
 }
 
 /// Puts `frame` (an IP packet and maybe link-layer padding; `ip_len` octets
@@ -430,12 +433,13 @@ fn run_in(fib: &Fib, vrf: VrfId, frame: &[u8], headroom: usize) -> Run {
     buf[headroom..].copy_from_slice(frame);
     let mut pkt = Packet::new(&mut buf, headroom, frame.len()).unwrap();
     let verdict = process(fib, vrf, &mut pkt);
-    let (out, start) = (pkt.data().to_vec(), pkt.start());
+    let (out, start, ran) = (pkt.data().to_vec(), pkt.start(), pkt.behaviors());
     Run {
         verdict,
         out,
         start,
         buf,
+        ran,
     }
 }
 
@@ -2006,4 +2010,164 @@ fn flow_label_hash_is_shared_by_all_fragments_of_a_datagram() {
     let mut padded = first.clone();
     padded.extend_from_slice(&[0x55; 14]);
     assert_eq!(label(&first), label(&padded));
+}
+
+// ---------------------------------------------------------------------------
+// Per-behaviour counters: which behaviours a packet ran
+// ---------------------------------------------------------------------------
+
+fn set(behaviors: &[Behavior]) -> BehaviorSet {
+    behaviors.iter().fold(BehaviorSet::EMPTY, |s, b| s.with(*b))
+}
+
+#[test]
+fn each_path_records_the_behaviours_it_ran() {
+    use Behavior::*;
+    let fib = node();
+    let inner6 = udp6(LAN6, 9, 3);
+    let inner4 = udp4(LAN4, 9, 3);
+    let cases: Vec<(&str, VrfId, Vec<u8>, &[Behavior])> = vec![
+        (
+            "End, forwarded",
+            UNDERLAY,
+            srv6(END, &[END, REMOTE_1], 1, IpProtocol::IPV6, &inner6),
+            &[End],
+        ),
+        (
+            "End, segments left 0: upper layer for us",
+            UNDERLAY,
+            srv6(END, &[END], 0, IpProtocol::UDP, &udp_only(4)),
+            &[End, Local],
+        ),
+        (
+            "End.X",
+            UNDERLAY,
+            srv6(END_X, &[END_X, REMOTE_1], 1, IpProtocol::IPV6, &inner6),
+            &[EndX],
+        ),
+        (
+            "End.DT6",
+            UNDERLAY,
+            srv6(DT6, &[DT6], 0, IpProtocol::IPV6, &inner6),
+            &[EndDT6],
+        ),
+        (
+            "End.DT4",
+            UNDERLAY,
+            srv6(DT4, &[DT4], 0, IpProtocol::IPV4, &inner4),
+            &[EndDT4],
+        ),
+        (
+            "End.DT46",
+            UNDERLAY,
+            srv6(DT46, &[DT46], 0, IpProtocol::IPV4, &inner4),
+            &[EndDT46],
+        ),
+        (
+            "End.DX4",
+            UNDERLAY,
+            srv6(DX4, &[DX4], 0, IpProtocol::IPV4, &inner4),
+            &[EndDX4],
+        ),
+        (
+            "End.DX6",
+            UNDERLAY,
+            srv6(DX6, &[DX6], 0, IpProtocol::IPV6, &inner6),
+            &[EndDX6],
+        ),
+        (
+            "End then End.DT6 of the same node",
+            UNDERLAY,
+            srv6(END, &[END, DT6], 1, IpProtocol::IPV6, &inner6),
+            &[End, EndDT6],
+        ),
+        (
+            "End.DT6 dropping (segments left) still ran",
+            UNDERLAY,
+            srv6(DT6, &[DT6, REMOTE_1], 1, IpProtocol::IPV6, &inner6),
+            &[EndDT6],
+        ),
+        ("IPv4 routed", VRF_A, inner4.clone(), &[Ipv4Forward]),
+        ("IPv6 routed", VRF_A, inner6.clone(), &[Ipv6Forward]),
+        (
+            "IPv6 routed in the underlay",
+            UNDERLAY,
+            udp6(REMOTE_1, 9, 3),
+            &[Ipv6Forward],
+        ),
+        (
+            "local route",
+            VRF_A,
+            udp4(Ipv4Addr::new(192, 0, 2, 1), 9, 3),
+            &[Local],
+        ),
+        ("no route: nothing ran", VRF_A, udp4(HOST4, 9, 3), &[]),
+        (
+            "malformed: nothing ran",
+            UNDERLAY,
+            inner6[..20].to_vec(),
+            &[],
+        ),
+    ];
+    for (what, vrf, frame, want) in cases {
+        let r = run(&fib, vrf, &frame);
+        assert_eq!(r.ran, set(want), "{what}: verdict {:?}", r.verdict);
+    }
+    // A decapsulated packet forwarded by a VRF route is End.DT6's work, not
+    // plain IPv6 forwarding as well.
+    let r = run(
+        &fib,
+        UNDERLAY,
+        &srv6(DT6, &[DT6], 0, IpProtocol::IPV6, &inner6),
+    );
+    assert!(matches!(r.verdict, Verdict::Forward { .. }));
+    assert!(!r.ran.contains(Ipv6Forward));
+
+    for (mode, b) in [
+        (EncapMode::Encaps, HEncaps),
+        (EncapMode::EncapsRed, HEncapsRed),
+    ] {
+        let fib = ingress(EncapPolicy::new(mode, POLICY_SRC, &segments(2)).unwrap());
+        for frame in [udp6(ENCAP6, 64, 5), udp4(ENCAP4, 64, 5)] {
+            let r = run(&fib, VRF_A, &frame);
+            assert!(matches!(r.verdict, Verdict::Forward { .. }), "{mode:?}");
+            assert_eq!(r.ran, set(&[b]), "{mode:?}");
+        }
+    }
+}
+
+#[test]
+fn behavior_names_indices_and_set_iteration() {
+    let names: HashSet<&str> = Behavior::ALL.iter().map(|b| b.name()).collect();
+    assert_eq!(names.len(), Behavior::COUNT);
+    let mut all = BehaviorSet::EMPTY;
+    for (i, b) in Behavior::ALL.iter().enumerate() {
+        assert_eq!(b.index(), i);
+        assert!(!all.contains(*b));
+        all = all.with(*b);
+        assert!(all.contains(*b));
+    }
+    assert_eq!(
+        all.indices().collect::<Vec<_>>(),
+        (0..Behavior::COUNT).collect::<Vec<_>>()
+    );
+    let some = set(&[Behavior::EndDT6, Behavior::End]);
+    assert_eq!(
+        some.indices().collect::<Vec<_>>(),
+        vec![Behavior::End.index(), Behavior::EndDT6.index()]
+    );
+    assert!(BehaviorSet::EMPTY.is_empty() && !some.is_empty());
+    for sid in [
+        SidBehavior::End,
+        SidBehavior::EndDT4 { vrf: 1 },
+        SidBehavior::EndDT6 { vrf: 1 },
+        SidBehavior::EndDT46 { vrf: 1 },
+        SidBehavior::EndX(END_X_ADJ),
+        SidBehavior::EndDX4(DX4_ADJ),
+        SidBehavior::EndDX6(DX6_ADJ),
+    ] {
+        // The counter is the RFC name in snake case.
+        let want = sid.name().to_ascii_lowercase().replace('.', "_");
+        assert_eq!(Behavior::of_sid(&sid).name(), want);
+    }
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dataplane::behavior::{
-    process, DropReason, EncapMode, EncapPolicy, Packet, SidBehavior, Verdict,
+    process, Behavior, DropReason, EncapMode, EncapPolicy, Packet, SidBehavior, Verdict,
 };
 use dataplane::engine::{
     Engine, EngineConfig, EngineDrop, EngineError, IdlePolicy, PortRole, PortSpec,
@@ -277,11 +277,11 @@ fn start_with(
             .host_addr(IpAddr::V6(v6(R_WAN)));
         cfg.steering = Steering::Custom(Box::new(steering));
     }
-    tweak(&mut cfg);
     let u = unresolved.clone();
     cfg.resolve = Some(Arc::new(move |_, _| {
         u.fetch_add(1, Ordering::Relaxed);
     }));
+    tweak(&mut cfg);
     let fib_snapshot = Arc::new(Published::new(fib()));
     let neigh = Arc::new(Published::new(neighbors()));
     let n = neigh.clone();
@@ -351,6 +351,19 @@ fn ping_and_tcp_through_engine_encap_and_decap() {
     let c = r.engine().counters();
     // 5 requests encapsulated (LAN -> WAN), 5 replies decapsulated.
     assert!(c.rx >= 10 && c.tx >= 10, "{c:?}");
+    // ... and counted under the behaviours that did it, nothing else.
+    assert!(c.behavior(Behavior::HEncaps) >= 5, "{:?}", c.behaviors);
+    assert!(c.behavior(Behavior::EndDT6) >= 5, "{:?}", c.behaviors);
+    for b in Behavior::ALL {
+        if ![Behavior::HEncaps, Behavior::EndDT6].contains(&b) {
+            assert_eq!(c.behavior(b), 0, "{b:?}: {:?}", c.behaviors);
+        }
+    }
+    assert_eq!(
+        c.behavior(Behavior::HEncaps) + c.behavior(Behavior::EndDT6),
+        c.rx - c.total_drops(),
+        "every packet ran exactly one behaviour: {c:?}"
+    );
 
     // TCP: 1 MB from h1 to h2 and an echo of its length back.
     let lab = &r.lab;
@@ -643,6 +656,114 @@ fn ping_through_engine_with_ebpf_redirect() {
     assert_eq!(c.total_drops(), 0, "{c:?}");
     let acc = r.stop();
     assert!(acc.balanced(), "frames leaked: {acc:?}");
+}
+
+/// A worker that dies (here: a resolve hook that panics) is reported while
+/// the engine runs, not only when it is stopped.
+#[test]
+fn a_dead_worker_is_reported_while_running() {
+    if !lab::require_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let mut r = start_with(1, 1, true, |c| {
+        c.resolve = Some(Arc::new(|_, _| {
+            panic!("resolve hook panics on purpose (test a_dead_worker_is_reported_while_running)")
+        }));
+    });
+    assert!(r.ping("2").status.success());
+    assert!(r.engine().failed_workers().is_empty());
+    let mut n = neighbors();
+    n.remove(WAN, IpAddr::V6(v6(K_A)));
+    r.neighbors.store(Arc::new(n));
+    let _ = r.ping("1");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while r.engine().failed_workers().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(r.engine().failed_workers(), vec![0]);
+    let engine = r.engine.take().unwrap();
+    let err = r
+        .lab
+        .in_ns("r", move || engine.stop())
+        .unwrap()
+        .expect_err("stop must report the panicked worker");
+    assert!(matches!(err, EngineError::WorkerPanicked(0)), "{err:?}");
+    // The XDP program is gone even so.
+    let links = r.lab.ip("r", ["link", "show"]).unwrap();
+    assert!(!links.contains("xdp"), "XDP left attached:\n{links}");
+}
+
+/// Makes `socket(AF_XDP, ...)` fail with EAFNOSUPPORT in the calling
+/// thread, as on a kernel built without CONFIG_XDP_SOCKETS (a seccomp
+/// filter; other threads are not affected).
+fn deny_af_xdp_sockets() {
+    const AF_XDP: u32 = 44;
+    const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
+    const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+    const LD_W_ABS: u16 = 0x20;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    let insn = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let filter = [
+        // A = seccomp_data.nr
+        insn(LD_W_ABS, 0, 0, 0),
+        insn(JEQ_K, 0, 3, libc::SYS_socket as u32),
+        // A = low half of seccomp_data.args[0] (the family)
+        insn(LD_W_ABS, 0, 0, 16),
+        insn(JEQ_K, 0, 1, AF_XDP),
+        insn(RET_K, 0, 0, SECCOMP_RET_ERRNO | libc::EAFNOSUPPORT as u32),
+        insn(RET_K, 0, 0, SECCOMP_RET_ALLOW),
+    ];
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: prctl with a valid, live filter program; it applies to this
+    // thread only (no SECCOMP_FILTER_FLAG_TSYNC).
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &prog as *const libc::sock_fprog
+            ),
+            0,
+            "seccomp: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+#[test]
+fn without_af_xdp_the_error_says_so() {
+    if !lab::require_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let lab = topology(1).build().expect("lab");
+    let fib = Arc::new(Published::new(Fib::empty()));
+    let neigh = Arc::new(Published::new(NeighborTable::new()));
+    let mut cfg = config(1, 1);
+    cfg.steering = Steering::None;
+    let err = lab
+        .in_ns("r", move || {
+            deny_af_xdp_sockets();
+            Engine::start(cfg, fib, neigh)
+        })
+        .unwrap()
+        .expect_err("must fail without AF_XDP");
+    let msg = err.to_string();
+    eprintln!("{msg}");
+    assert!(
+        matches!(err, EngineError::AfXdpUnsupported { .. }),
+        "{err:?}"
+    );
+    assert!(
+        msg.contains("lan") && msg.contains("AF_XDP not supported"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -89,6 +89,143 @@ impl SidBehavior {
     }
 }
 
+/// What [`process`] did to a packet, for per-behaviour counters: one of
+/// the SRv6 behaviours, or plain IP forwarding by a route (no SRv6 behaviour
+/// involved). [`Behavior::name`] is the counter name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Behavior {
+    /// H.Encaps (RFC 8986 §5.1): encapsulated with an SRH.
+    HEncaps,
+    /// H.Encaps.Red (§5.2): encapsulated, first SID only in the outer
+    /// destination.
+    HEncapsRed,
+    /// End (§4.1).
+    End,
+    /// End.X (§4.2).
+    EndX,
+    /// End.DT4 (§4.6).
+    EndDT4,
+    /// End.DT6 (§4.4).
+    EndDT6,
+    /// End.DT46 (§4.8).
+    EndDT46,
+    /// End.DX4 (§4.5).
+    EndDX4,
+    /// End.DX6 (§4.3).
+    EndDX6,
+    /// An IPv4 packet forwarded by a route of its ingress VRF, unchanged but
+    /// for the TTL.
+    Ipv4Forward,
+    /// An IPv6 packet forwarded by a route of its ingress VRF, unchanged but
+    /// for the Hop Limit.
+    Ipv6Forward,
+    /// Delivered to srv6d itself (`Verdict::Local`): a local route, or an
+    /// upper-layer packet for a SID.
+    Local,
+}
+
+impl Behavior {
+    /// How many there are.
+    pub const COUNT: usize = 12;
+
+    /// Every behaviour, in [`Behavior::index`] order.
+    pub const ALL: [Behavior; Behavior::COUNT] = [
+        Behavior::HEncaps,
+        Behavior::HEncapsRed,
+        Behavior::End,
+        Behavior::EndX,
+        Behavior::EndDT4,
+        Behavior::EndDT6,
+        Behavior::EndDT46,
+        Behavior::EndDX4,
+        Behavior::EndDX6,
+        Behavior::Ipv4Forward,
+        Behavior::Ipv6Forward,
+        Behavior::Local,
+    ];
+
+    /// A short, stable, snake_case counter name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Behavior::HEncaps => "h_encaps",
+            Behavior::HEncapsRed => "h_encaps_red",
+            Behavior::End => "end",
+            Behavior::EndX => "end_x",
+            Behavior::EndDT4 => "end_dt4",
+            Behavior::EndDT6 => "end_dt6",
+            Behavior::EndDT46 => "end_dt46",
+            Behavior::EndDX4 => "end_dx4",
+            Behavior::EndDX6 => "end_dx6",
+            Behavior::Ipv4Forward => "ipv4_forward",
+            Behavior::Ipv6Forward => "ipv6_forward",
+            Behavior::Local => "local",
+        }
+    }
+
+    /// A dense index in `0..COUNT`.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The counter of a local SID's behaviour.
+    pub const fn of_sid(sid: &SidBehavior) -> Behavior {
+        match sid {
+            SidBehavior::End => Behavior::End,
+            SidBehavior::EndX(_) => Behavior::EndX,
+            SidBehavior::EndDT4 { .. } => Behavior::EndDT4,
+            SidBehavior::EndDT6 { .. } => Behavior::EndDT6,
+            SidBehavior::EndDT46 { .. } => Behavior::EndDT46,
+            SidBehavior::EndDX4(_) => Behavior::EndDX4,
+            SidBehavior::EndDX6(_) => Behavior::EndDX6,
+        }
+    }
+}
+
+/// The set of [`Behavior`]s that ran on one packet (a packet may run
+/// several: End then End.DT6 of the same router, or End.DT4 then H.Encaps
+/// into another policy). Each counts once per packet, even if it ran twice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BehaviorSet(u16);
+
+impl BehaviorSet {
+    /// No behaviour (a packet dropped before any ran, e.g. malformed).
+    pub const EMPTY: BehaviorSet = BehaviorSet(0);
+
+    /// This set with `b` added.
+    #[inline]
+    #[must_use]
+    pub const fn with(self, b: Behavior) -> BehaviorSet {
+        BehaviorSet(self.0 | 1 << b.index())
+    }
+
+    /// True if `b` is in the set.
+    #[inline]
+    pub const fn contains(self, b: Behavior) -> bool {
+        self.0 & (1 << b.index()) != 0
+    }
+
+    /// True if no behaviour is in the set.
+    #[inline]
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The dense indices ([`Behavior::index`]) of the members, ascending;
+    /// allocation-free, for counter arrays.
+    #[inline]
+    pub fn indices(self) -> impl Iterator<Item = usize> {
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            Some(i)
+        })
+    }
+}
+
 /// What to do with a packet once it has been processed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -312,10 +449,20 @@ fn apply_route(
 ) -> Verdict {
     match action {
         None => Verdict::Drop(DropReason::NoRoute),
-        Some(RouteAction::Forward(adj)) if v6 => forward_v6(pkt, adj),
-        Some(RouteAction::Forward(adj)) => forward_v4(pkt, adj),
+        Some(RouteAction::Forward(adj)) if v6 => {
+            if passes == 0 {
+                pkt.mark(Behavior::Ipv6Forward);
+            }
+            forward_v6(pkt, adj)
+        }
+        Some(RouteAction::Forward(adj)) => {
+            if passes == 0 {
+                pkt.mark(Behavior::Ipv4Forward);
+            }
+            forward_v4(pkt, adj)
+        }
         Some(RouteAction::Encap(id)) => encap(fib, id, pkt, passes),
-        Some(RouteAction::Local) => Verdict::Local,
+        Some(RouteAction::Local) => local(pkt),
         Some(RouteAction::Blackhole) => Verdict::Drop(DropReason::Blackhole),
     }
 }
@@ -365,6 +512,10 @@ fn encap(fib: &Fib, id: crate::fib::PolicyId, pkt: &mut Packet<'_>, passes: u8) 
     let Some((policy, egress)) = fib.policy_with_egress(id) else {
         return Verdict::Drop(DropReason::InconsistentSnapshot);
     };
+    pkt.mark(match policy.mode() {
+        EncapMode::Encaps => Behavior::HEncaps,
+        EncapMode::EncapsRed => Behavior::HEncapsRed,
+    });
     if let Err(reason) = h_encaps(pkt, policy) {
         return Verdict::Drop(reason);
     }
@@ -374,6 +525,13 @@ fn encap(fib: &Fib, id: crate::fib::PolicyId, pkt: &mut Packet<'_>, passes: u8) 
         Some(adj) => forward_v6(pkt, adj),
         None => route_v6(fib, UNDERLAY, pkt, passes + 1),
     }
+}
+
+/// For srv6d itself.
+#[inline]
+fn local(pkt: &mut Packet<'_>) -> Verdict {
+    pkt.mark(Behavior::Local);
+    Verdict::Local
 }
 
 /// Sends an IPv6 packet to an adjacency: Hop Limit check and decrement.
@@ -418,6 +576,7 @@ fn forward_v4(pkt: &mut Packet<'_>, adj: Adjacency) -> Verdict {
 /// Runs a local SID's behaviour on a packet whose Destination Address is
 /// that SID. The packet has been checked as an IPv6 packet.
 fn local_sid(fib: &Fib, sid: &SidBehavior, pkt: &mut Packet<'_>, passes: u8) -> Verdict {
+    pkt.mark(Behavior::of_sid(sid));
     let chain = {
         let ip = Ipv6Packet::new_unchecked(pkt.data());
         match ipv6ext::walk(ip.next_header(), ip.payload()) {
@@ -496,7 +655,7 @@ fn end(
 ) -> Verdict {
     let Some(offset) = chain.srh else {
         // No SRH: upper-layer header processing (RFC 8986 §4.1.1).
-        return Verdict::Local;
+        return local(pkt);
     };
     if let Err(reason) = srh_at(pkt, offset) {
         return Verdict::Drop(reason);
@@ -508,7 +667,7 @@ fn end(
     if segments_left == 0 {
         // S02-S03: stop processing the SRH, process the next header. (Like
         // Linux, the SRH is validated first: a malformed one is dropped.)
-        return Verdict::Local;
+        return local(pkt);
     }
     let next = segments_left - 1;
     srh.set_segments_left(next);
@@ -551,7 +710,7 @@ fn decap(fib: &Fib, pkt: &mut Packet<'_>, chain: &ExtChain, how: Decap, passes: 
     let is_v6 = inner == IpProtocol::IPV6;
     if !(is_v4 || is_v6) {
         // Upper-layer header processing for the SID itself (STAMP, echo).
-        return Verdict::Local;
+        return local(pkt);
     }
     if chain.has_fragment {
         // Decapsulating would need reassembly first.

@@ -1,5 +1,7 @@
 //! A packet in a buffer with headroom: the unit every behaviour works on.
 
+use super::{Behavior, BehaviorSet};
+
 /// A layer-3 packet (it starts at its IPv4 or IPv6 header) inside a larger
 /// buffer, such as an AF_XDP UMEM frame.
 ///
@@ -12,6 +14,7 @@ pub struct Packet<'a> {
     buf: &'a mut [u8],
     start: usize,
     end: usize,
+    ran: BehaviorSet,
 }
 
 impl<'a> Packet<'a> {
@@ -23,7 +26,12 @@ impl<'a> Packet<'a> {
         if end > buf.len() {
             return None;
         }
-        Some(Packet { buf, start, end })
+        Some(Packet {
+            buf,
+            start,
+            end,
+            ran: BehaviorSet::EMPTY,
+        })
     }
 
     /// Offset of the first octet of the packet in the buffer.
@@ -93,5 +101,18 @@ impl<'a> Packet<'a> {
         if len < self.len() {
             self.end = self.start + len;
         }
+    }
+
+    /// The behaviours [`process`](super::process) ran on this packet so
+    /// far (for the engine's per-behaviour counters).
+    #[inline]
+    pub fn behaviors(&self) -> BehaviorSet {
+        self.ran
+    }
+
+    /// Records that `b` ran on this packet.
+    #[inline]
+    pub(crate) fn mark(&mut self, b: Behavior) {
+        self.ran = self.ran.with(b);
     }
 }

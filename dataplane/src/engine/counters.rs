@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::behavior::DropReason;
+use crate::behavior::{Behavior, DropReason};
 
 /// Drops and events of the engine itself, outside the behaviours: each is a
 /// named reason like the [`DropReason`]s.
@@ -13,13 +13,18 @@ pub enum EngineDrop {
     /// The frame is not Ethernet carrying IPv4 or IPv6 (or too short for an
     /// Ethernet header).
     NotIp,
+    /// The rx descriptor's length runs past the end of its UMEM frame (the
+    /// kernel never does this; counted rather than trusted).
+    BadDescriptor,
     /// The next hop has no entry in the neighbour table (the resolve hook
     /// was called).
     NeighborUnresolved,
     /// The egress port's tx ring was full.
     TxRingFull,
-    /// A fill ring wanted frames and the worker had none free (an event per
-    /// batch, not a packet drop).
+    /// A fill ring wanted frames and the worker had none free: counted once
+    /// per episode (from the first time a ring went hungry until it could be
+    /// topped up again). An event, not a packet drop: while it lasts the
+    /// kernel drops frames as `xsk_rx_fill_ring_empty`.
     NoFreeFrame,
     /// `Verdict::Local`: nothing in the engine consumes local packets yet
     /// (the STAMP reflector will).
@@ -36,11 +41,12 @@ pub enum EngineDrop {
 
 impl EngineDrop {
     /// How many there are.
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 9;
 
     /// Every engine drop, in [`EngineDrop::index`] order.
     pub const ALL: [EngineDrop; EngineDrop::COUNT] = [
         EngineDrop::NotIp,
+        EngineDrop::BadDescriptor,
         EngineDrop::NeighborUnresolved,
         EngineDrop::TxRingFull,
         EngineDrop::NoFreeFrame,
@@ -54,6 +60,7 @@ impl EngineDrop {
     pub const fn name(self) -> &'static str {
         match self {
             EngineDrop::NotIp => "not_ip",
+            EngineDrop::BadDescriptor => "bad_descriptor",
             EngineDrop::NeighborUnresolved => "neighbor_unresolved",
             EngineDrop::TxRingFull => "tx_ring_full",
             EngineDrop::NoFreeFrame => "no_free_frame",
@@ -68,6 +75,12 @@ impl EngineDrop {
     pub const fn index(self) -> usize {
         self as usize
     }
+
+    /// True for the events that are not packet drops
+    /// ([`EngineDrop::NoFreeFrame`]).
+    pub const fn is_event(self) -> bool {
+        matches!(self, EngineDrop::NoFreeFrame)
+    }
 }
 
 /// One worker's counters. Written by that worker only (a load and a store,
@@ -81,6 +94,7 @@ pub(crate) struct WorkerCounters {
     pub batches: AtomicU64,
     pub drops: [AtomicU64; DropReason::COUNT],
     pub engine: [AtomicU64; EngineDrop::COUNT],
+    pub behaviors: [AtomicU64; Behavior::COUNT],
 }
 
 impl WorkerCounters {
@@ -91,6 +105,7 @@ impl WorkerCounters {
             batches: AtomicU64::new(0),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
             engine: std::array::from_fn(|_| AtomicU64::new(0)),
+            behaviors: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
@@ -118,6 +133,10 @@ pub struct Counters {
     pub drops: BTreeMap<&'static str, u64>,
     /// Engine drops by [`EngineDrop::name`] (every one present).
     pub engine: BTreeMap<&'static str, u64>,
+    /// Packets per [`Behavior::name`] (every one present): how many packets
+    /// each behaviour ran on, whatever the outcome (a packet that End
+    /// forwards to our own End.DT6 counts under both).
+    pub behaviors: BTreeMap<&'static str, u64>,
     /// Frames received per worker (index = worker = rx queue).
     pub rx_per_worker: Vec<u64>,
     /// The kernel's own AF_XDP counters (`XDP_STATISTICS`) summed over the
@@ -141,6 +160,7 @@ impl Counters {
         let mut c = Counters {
             drops: DropReason::all().map(|r| (r.name(), 0)).collect(),
             engine: EngineDrop::ALL.iter().map(|d| (d.name(), 0)).collect(),
+            behaviors: Behavior::ALL.iter().map(|b| (b.name(), 0)).collect(),
             ..Counters::default()
         };
         for w in workers {
@@ -156,6 +176,10 @@ impl Counters {
                 *c.engine.entry(d.name()).or_default() +=
                     w.engine[d.index()].load(Ordering::Relaxed);
             }
+            for b in Behavior::ALL {
+                *c.behaviors.entry(b.name()).or_default() +=
+                    w.behaviors[b.index()].load(Ordering::Relaxed);
+            }
         }
         c
     }
@@ -170,13 +194,18 @@ impl Counters {
         self.engine.get(d.name()).copied().unwrap_or(0)
     }
 
+    /// Packets a behaviour ran on.
+    pub fn behavior(&self, b: Behavior) -> u64 {
+        self.behaviors.get(b.name()).copied().unwrap_or(0)
+    }
+
     /// Every packet dropped, behaviour and engine reasons together (the
     /// `no_free_frame` events excluded: they are not packets).
     pub fn total_drops(&self) -> u64 {
         self.drops.values().sum::<u64>()
             + EngineDrop::ALL
                 .iter()
-                .filter(|d| **d != EngineDrop::NoFreeFrame)
+                .filter(|d| !d.is_event())
                 .map(|d| self.engine_drop(*d))
                 .sum::<u64>()
     }
@@ -246,12 +275,20 @@ mod tests {
         bump(&b.drops[DropReason::NoRoute.index()], 2);
         bump(&a.engine[EngineDrop::NotIp.index()], 1);
         bump(&a.engine[EngineDrop::NoFreeFrame.index()], 5);
-        let c = Counters::sum(&[a, b]);
+        let c = Counters::sum(&[a.clone(), b.clone()]);
         assert_eq!((c.rx, c.rx_per_worker.clone()), (7, vec![3, 4]));
         assert_eq!(c.drop("no_route"), 2);
         assert_eq!(c.drops.len(), DropReason::COUNT);
         assert_eq!(c.engine.len(), EngineDrop::COUNT);
         assert_eq!(c.total_drops(), 3);
+        bump(&a.behaviors[Behavior::End.index()], 2);
+        bump(&b.behaviors[Behavior::End.index()], 1);
+        bump(&b.behaviors[Behavior::HEncaps.index()], 4);
+        let c = Counters::sum(&[a, b]);
+        assert_eq!(c.behaviors.len(), Behavior::COUNT);
+        assert_eq!(c.behavior(Behavior::End), 3);
+        assert_eq!(c.behavior(Behavior::HEncaps), 4);
+        assert_eq!(c.behavior(Behavior::EndDT6), 0);
     }
 
     #[test]

@@ -257,7 +257,10 @@ pub enum EngineError {
         source: io::Error,
     },
     /// The kernel or the interface does not support AF_XDP.
-    #[error("port {port} (`{ifname}`): AF_XDP not supported: {source}")]
+    #[error(
+        "port {port} (`{ifname}`): AF_XDP not supported by this kernel or interface \
+         (needs Linux 5.4 or later built with CONFIG_XDP_SOCKETS): {source}"
+    )]
     AfXdpUnsupported {
         port: u16,
         ifname: String,
@@ -705,29 +708,47 @@ impl Engine {
         &self.fds
     }
 
+    /// Workers whose thread has ended although the engine was not stopped
+    /// (a worker ends early only by panicking; its queues are then no
+    /// longer served). Cheap: poll it from the control plane's loop.
+    pub fn failed_workers(&self) -> Vec<usize> {
+        if self.stop.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        self.workers
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.is_finished())
+            .map(|(w, _)| w)
+            .collect()
+    }
+
     fn shutdown(&mut self) -> Result<FrameAccounting, EngineError> {
+        // The XDP program goes first: from then on the kernel handles the
+        // ports' traffic as before srv6d, instead of redirecting it into
+        // sockets that the stopping workers no longer read.
+        if let Steering::Custom(s) = &mut self.steering {
+            s.detach();
+        }
+        self.steering = Steering::None;
         self.stop.store(true, Ordering::Release);
         let mut total = FrameAccounting::default();
         let mut panicked = None;
         for (w, h) in self.workers.drain(..).enumerate() {
             match h.join() {
                 Ok(a) => total.add(&a),
-                Err(_) => panicked = Some(w),
+                Err(_) => panicked = panicked.or(Some(w)),
             }
         }
-        if let Steering::Custom(s) = &mut self.steering {
-            s.detach();
-        }
-        self.steering = Steering::None;
         match panicked {
             Some(w) => Err(EngineError::WorkerPanicked(w)),
             None => Ok(total),
         }
     }
 
-    /// Stops and joins the workers, waits briefly for frames in flight on
-    /// the tx rings, detaches the XDP program and says where every UMEM
-    /// frame is.
+    /// Detaches the XDP program, stops and joins the workers (each waits
+    /// briefly for its frames in flight on the tx rings) and says where
+    /// every UMEM frame is.
     pub fn stop(mut self) -> Result<FrameAccounting, EngineError> {
         self.shutdown()
     }

@@ -33,6 +33,9 @@ pub(crate) struct PortSocket {
     in_fill: u64,
     /// Frames put on the tx ring and not yet completed.
     in_tx: u64,
+    /// The fill ring wanted frames and none were free (the current
+    /// `no_free_frame` episode has been counted).
+    starved: bool,
     /// Descriptors to transmit, collected while processing one rx batch.
     pending: Vec<FrameDesc>,
 }
@@ -58,6 +61,7 @@ impl PortSocket {
             fd,
             in_fill: 0,
             in_tx: 0,
+            starved: false,
             pending: Vec::with_capacity(batch),
         }
     }
@@ -232,18 +236,28 @@ impl Worker {
         self.drain()
     }
 
-    /// Completed tx frames back to the free list.
+    /// Completed tx frames back to the free list: the whole completion
+    /// ring, a scratch-sized batch at a time (a socket that sent more than a
+    /// batch since the last loop, e.g. several ports forwarding into it,
+    /// must not leave frames stranded there while the fill rings starve).
     #[inline]
     fn complete(&mut self, i: usize) -> usize {
         let s = &mut self.sockets[i];
-        if s.in_tx == 0 {
-            return 0;
+        let mut total = 0;
+        while s.in_tx > 0 {
+            // SAFETY: the descriptors are filled from our own UMEM's ring.
+            let n = unsafe { s.cq.consume(&mut self.scratch) };
+            if n == 0 {
+                break;
+            }
+            s.in_tx -= n as u64;
+            self.free.extend_from_slice(&self.scratch[..n]);
+            total += n;
+            if n < self.scratch.len() {
+                break;
+            }
         }
-        // SAFETY: the descriptors are filled from our own UMEM's ring.
-        let n = unsafe { s.cq.consume(&mut self.scratch) };
-        s.in_tx -= n as u64;
-        self.free.extend_from_slice(&self.scratch[..n]);
-        n
+        total
     }
 
     /// Tops the fill ring up to its target from the free list.
@@ -256,9 +270,13 @@ impl Worker {
         }
         let n = want.min(self.free.len());
         if n == 0 {
-            bump(&self.counters.engine[EngineDrop::NoFreeFrame.index()], 1);
+            if !s.starved {
+                s.starved = true;
+                bump(&self.counters.engine[EngineDrop::NoFreeFrame.index()], 1);
+            }
             return;
         }
+        s.starved = false;
         let from = self.free.len() - n;
         // SAFETY: free-list frames belong to this UMEM and nobody else
         // (kernel included) uses them.
@@ -317,7 +335,10 @@ impl Worker {
         // frames are `frame_size`-aligned inside it.
         let buf =
             unsafe { std::slice::from_raw_parts_mut(self.base.add(frame_start), self.frame_size) };
-        if len < ETH_LEN || data + len > buf.len() {
+        if data + len > buf.len() {
+            return self.drop_engine(EngineDrop::BadDescriptor, desc);
+        }
+        if len < ETH_LEN {
             return self.drop_engine(EngineDrop::NotIp, desc);
         }
         let ethertype = u16::from_be_bytes([buf[data + 12], buf[data + 13]]);
@@ -327,7 +348,11 @@ impl Worker {
         let Some(mut pkt) = Packet::new(buf, data + ETH_LEN, len - ETH_LEN) else {
             return self.drop_engine(EngineDrop::NotIp, desc);
         };
-        match process(fib, vrf, &mut pkt) {
+        let verdict = process(fib, vrf, &mut pkt);
+        for b in pkt.behaviors().indices() {
+            bump(&self.counters.behaviors[b], 1);
+        }
+        match verdict {
             Verdict::Forward { port, next_hop } => {
                 let (start, l3_len) = (pkt.start(), pkt.len());
                 self.forward(desc, data, start, l3_len, port, next_hop, neighbors);
