@@ -354,6 +354,13 @@ fn run_in(bin: &Path, dir: &Path, started: Instant) -> Result<bool, String> {
             .iter()
             .all(|s| s.counter("rx") >= 1000 && s.counter("tx") >= 1000);
     let clean = stopped.len() == 2 && stopped.iter().all(Stopped::clean);
+    // Blue is H.Encaps, red H.Encaps.Red; both edges decapsulate IPv4
+    // (End.DT4, both VRFs) and IPv6 (End.DT6, blue).
+    let behaviours = ["h_encaps", "h_encaps_red", "end_dt4", "end_dt6"];
+    let ran_all = stopped.len() == 2
+        && stopped
+            .iter()
+            .all(|s| behaviours.iter().all(|b| s.counter(b) > 0));
     println!();
     checks.add(
         "the VPN traffic went through both srv6d engines",
@@ -361,6 +368,21 @@ fn run_in(bin: &Path, dir: &Path, started: Instant) -> Result<bool, String> {
         stopped
             .iter()
             .map(|s| format!("{} rx={} tx={}", s.name, s.counter("rx"), s.counter("tx")))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    checks.add(
+        "each edge ran H.Encaps, H.Encaps.Red, End.DT4 and End.DT6",
+        ran_all,
+        stopped
+            .iter()
+            .map(|s| {
+                let counts: Vec<String> = behaviours
+                    .iter()
+                    .map(|b| format!("{b}={}", s.counter(b)))
+                    .collect();
+                format!("{} {}", s.name, counts.join(" "))
+            })
             .collect::<Vec<_>>()
             .join(", "),
     );

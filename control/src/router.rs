@@ -51,6 +51,9 @@ pub enum RouterError {
     /// Updating the XDP programs' maps failed.
     #[error("XDP program: {message}")]
     Xdp { message: String },
+    /// Part of the router stopped working while it ran.
+    #[error("{0}")]
+    Failed(String),
     /// A reload changed the ports.
     #[error(
         "reload refused: the ports changed ({0}); port changes need a restart, \
@@ -235,6 +238,33 @@ impl Router {
     /// The engine's counters, summed over workers.
     pub fn counters(&self) -> Option<Counters> {
         self.engine.as_ref().map(Engine::counters)
+    }
+
+    /// Checks that every part of the router still runs: each engine worker
+    /// (a worker ends early only by panicking, and its queues are then no
+    /// longer served) and the neighbour monitor (without it the neighbour
+    /// table no longer follows the kernel). Call it periodically; on error
+    /// the router should be stopped, not left forwarding half-blind.
+    pub fn check(&self) -> Result<(), RouterError> {
+        if let Some(engine) = &self.engine {
+            let dead = engine.failed_workers();
+            if !dead.is_empty() {
+                return Err(RouterError::Failed(format!(
+                    "engine worker(s) {dead:?} ended unexpectedly (panicked; see the log above): \
+                     their rx queues are no longer served"
+                )));
+            }
+        }
+        if let Some(monitor) = &self.neighbors {
+            if !monitor.is_running() {
+                return Err(RouterError::Failed(
+                    "the neighbour monitor stopped (see the log above): next-hop MACs \
+                     no longer follow the kernel's neighbour table"
+                        .to_string(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Applies a new configuration (see the module docs for the order).

@@ -432,6 +432,11 @@ fn a_flood_of_resolve_calls_neither_blocks_nor_piles_up() {
     wait_for(&table, SETTLE, "h1 resolved after the flood", |t| {
         t.lookup(P0, ip("10.0.1.2")) == Some(H1_MAC)
     });
+
+    // Once the monitor has stopped, a worker's request says so.
+    let late = monitor.resolver();
+    monitor.stop().expect("stop the monitor");
+    assert_eq!(late.request(P0, ip("10.0.1.3")), ResolveOutcome::Stopped);
 }
 
 #[test]

@@ -285,6 +285,12 @@ fn vpn_through_srv6d_and_kernel_seg6_with_reload_and_clean_shutdown() {
             .unwrap_or(0)
     };
     assert!(count("rx=") >= 10 && count("tx=") >= 10, "{line}");
+    // Per behaviour: H.Encaps before the reload, .Red after it, End.DT6
+    // for the replies.
+    assert!(
+        count("h_encaps=") >= 5 && count("h_encaps_red=") >= 3 && count("end_dt6=") >= 8,
+        "{line}"
+    );
     assert!(
         log.contains("total=") && log.contains("UMEM frames at shutdown"),
         "{log}"
@@ -439,5 +445,56 @@ port = "wan1"
         .find(|l| l.contains("final counters"))
         .unwrap_or_else(|| panic!("no final counters in:\n{log}"));
     assert!(!line.contains("rx=0 "), "the End SID saw no packet: {line}");
+    let ends = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("end="))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(ends >= 5, "End ran on too few packets: {line}");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// The XDP programs are attached through bpf_links owned by the srv6d
+/// process: killed with SIGKILL (no clean-up code runs), it still leaves
+/// no program on its interfaces, and the kernel handles them as before.
+#[test]
+fn sigkill_leaves_no_xdp_program_behind() {
+    if !lab::require_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let lab = topology();
+    let dir = std::env::temp_dir().join(format!("srv6d-kill-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("edge.toml");
+    fs::write(&cfg, config("encap", r#""fc00:b::e", "fc00:b::d6""#)).unwrap();
+    let mut srv6d = Srv6d::start(&lab, &cfg, dir.join("srv6d.log"));
+    assert!(
+        srv6d.wait_log("srv6d running", Duration::from_secs(10)),
+        "srv6d did not start; log:\n{}",
+        srv6d.log()
+    );
+    let links = lab.ip("edge", ["link", "show"]).unwrap();
+    assert!(
+        links.matches("prog/xdp").count() >= 2,
+        "both ports carry srv6d's XDP program while it runs:\n{links}"
+    );
+    srv6d.signal(libc::SIGKILL);
+    let status = srv6d.child.wait().unwrap();
+    assert!(!status.success(), "{status:?}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut links = lab.ip("edge", ["link", "show"]).unwrap();
+    while links.contains("xdp") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        links = lab.ip("edge", ["link", "show"]).unwrap();
+    }
+    assert!(
+        !links.contains("xdp"),
+        "XDP left attached after SIGKILL:\n{links}"
+    );
+    assert!(
+        ping(&lab, "h1", "2001:db8:1::2", "2"),
+        "the edge's own address no longer answers after srv6d died"
+    );
     let _ = fs::remove_dir_all(&dir);
 }

@@ -75,12 +75,20 @@ enum Command {
             stay with the kernel.\n\n\
             SIGHUP re-reads the file: if it is valid and the ports are unchanged, the new \
             tables are published atomically while packets keep flowing; otherwise the \
-            errors are logged and the running configuration stays. SIGINT or SIGTERM stop \
-            the workers, detach the XDP programs and print the final counters and the \
-            frame accounting.\n\n\
+            errors are logged and the running configuration stays. SIGINT or SIGTERM \
+            detach the XDP programs (the kernel handles the ports again), stop the \
+            workers and print the final counters and the frame accounting. If a worker \
+            or the neighbour monitor dies, srv6d logs why and stops the same way, with \
+            exit status 1.\n\n\
+            The counters line: rx=N tx=N behaviours: NAME=N... (packets each behaviour \
+            ran on: h_encaps, h_encaps_red, end, end_x, end_dt4, end_dt6, end_dt46, \
+            end_dx4, end_dx6, ipv4_forward, ipv6_forward, local) drops: REASON=N... \
+            (every dropped packet under one named reason) and, if any, events: \
+            no_free_frame=N (times a fill ring found no free frame).\n\n\
             Logs go to stderr; set the level with --log-level or RUST_LOG.\n\n\
-            Exit status: 0 after a clean shutdown, 1 if the router could not start (or \
-            frames were unaccounted for at shutdown), 2 if the configuration was rejected.",
+            Exit status: 0 after a clean shutdown, 1 if the router could not start, failed \
+            while running, or had frames unaccounted for at shutdown, 2 if the \
+            configuration was rejected.",
         after_long_help = "EXAMPLES:\n  \
             sudo srv6d run --config examples/edge1.toml\n  \
             sudo srv6d run -c edge.toml --workers 2 --stats-interval 5 --log-level debug"
@@ -170,23 +178,41 @@ fn print_errors(errors: &control::config::ConfigErrors) {
 }
 
 fn counters_line(c: &dataplane::engine::Counters) -> String {
-    let drops: Vec<String> = c
-        .drops
-        .iter()
-        .chain(c.engine.iter())
-        .filter(|(_, n)| **n > 0)
-        .map(|(name, n)| format!("{name}={n}"))
-        .collect();
-    format!(
-        "rx={} tx={} drops: {}",
-        c.rx,
-        c.tx,
-        if drops.is_empty() {
+    use dataplane::engine::EngineDrop;
+    let nonzero = |pairs: &mut dyn Iterator<Item = (&&'static str, &u64)>| -> String {
+        let list: Vec<String> = pairs
+            .filter(|(_, n)| **n > 0)
+            .map(|(name, n)| format!("{name}={n}"))
+            .collect();
+        if list.is_empty() {
             "none".to_string()
         } else {
-            drops.join(" ")
+            list.join(" ")
         }
-    )
+    };
+    let is_event = |name: &str| {
+        EngineDrop::ALL
+            .iter()
+            .any(|d| d.is_event() && d.name() == name)
+    };
+    let mut line = format!(
+        "rx={} tx={} behaviours: {} drops: {}",
+        c.rx,
+        c.tx,
+        nonzero(&mut c.behaviors.iter()),
+        nonzero(
+            &mut c
+                .drops
+                .iter()
+                .chain(c.engine.iter().filter(|(name, _)| !is_event(name)))
+        ),
+    );
+    let events = nonzero(&mut c.engine.iter().filter(|(name, _)| is_event(name)));
+    if events != "none" {
+        line.push_str(" events: ");
+        line.push_str(&events);
+    }
+    line
 }
 
 fn run(
@@ -270,6 +296,9 @@ fn run(
         let period = std::time::Duration::from_secs(stats_interval.max(1));
         let mut ticker = tokio::time::interval(period);
         ticker.tick().await;
+        let mut health = tokio::time::interval(std::time::Duration::from_millis(500));
+        health.tick().await;
+        let mut failed = false;
         loop {
             tokio::select! {
                 _ = hup.recv() => {
@@ -288,6 +317,13 @@ fn run(
                         ),
                     }
                 }
+                _ = health.tick() => {
+                    if let Err(e) = router.check() {
+                        tracing::error!("{e}; stopping");
+                        failed = true;
+                        break;
+                    }
+                }
                 _ = int.recv() => break,
                 _ = term.recv() => break,
                 _ = ticker.tick(), if stats_interval > 0 => {
@@ -297,28 +333,34 @@ fn run(
                 }
             }
         }
-        Ok::<(), std::io::Error>(())
+        Ok::<bool, std::io::Error>(failed)
     });
-    if let Err(e) = outcome {
-        tracing::error!("signal handling failed: {e}");
-    }
+    let failed = match outcome {
+        Ok(failed) => failed,
+        Err(e) => {
+            tracing::error!("signal handling failed: {e}");
+            true
+        }
+    };
     tracing::info!("shutting down");
     let last = router.counters();
+    if let Some(c) = last {
+        tracing::info!("final counters: {}", counters_line(&c));
+    }
     match router.stop() {
         Ok(accounting) => {
-            if let Some(c) = last {
-                tracing::info!("final counters: {}", counters_line(&c));
-            }
             tracing::info!(
                 total = accounting.total,
                 accounted = accounting.accounted(),
                 "UMEM frames at shutdown"
             );
-            if accounting.balanced() {
-                ExitCode::SUCCESS
-            } else {
+            if !accounting.balanced() {
                 tracing::error!(?accounting, "UMEM frames unaccounted for at shutdown");
                 ExitCode::FAILURE
+            } else if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
             }
         }
         Err(e) => {

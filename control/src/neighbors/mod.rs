@@ -73,13 +73,14 @@ use netlink_packet_route::neighbour::{NeighbourFlag, NeighbourState};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::AsyncSocket;
 use rtnetlink::{Handle, IpVersion};
-use tokio::sync::{mpsc, oneshot};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::{debug, error, info, trace, warn};
 
 use self::entries::{change, Mirror, PortIndex};
-use self::resolve::ResolveRequest;
 pub use self::resolve::{NeighborResolver, ResolveOutcome};
+use self::resolve::{ResolveQueue, ResolveRequest};
 
 /// Receive buffer asked for the notification socket: room for bursts of a
 /// few thousand notifications (a link flap flushes a whole table).
@@ -239,9 +240,15 @@ impl NeighborMonitor {
         options: NeighborMonitorOptions,
     ) -> Result<NeighborMonitor, Error> {
         let ports = lookup_ports(ports)?;
-        let (resolve_tx, resolve_rx) = mpsc::channel(options.resolve_queue.max(1));
+        let queue =
+            Arc::new(
+                ResolveQueue::new(options.resolve_queue).map_err(|source| Error::Io {
+                    operation: "create the resolve queue's eventfd".to_string(),
+                    source,
+                })?,
+            );
         let resolver = NeighborResolver::new(
-            resolve_tx,
+            queue.clone(),
             options.resolve_interval,
             ports.iter().map(|p| p.port),
         );
@@ -253,7 +260,7 @@ impl NeighborMonitor {
             table,
             options,
             mirror: Mirror::default(),
-            resolve_rx,
+            resolve_queue: queue,
             recent: HashMap::new(),
         };
         let thread = std::thread::Builder::new()
@@ -382,9 +389,16 @@ struct MonitorTask {
     table: Arc<Published<NeighborTable>>,
     options: NeighborMonitorOptions,
     mirror: Mirror,
-    resolve_rx: mpsc::Receiver<ResolveRequest>,
+    resolve_queue: Arc<ResolveQueue>,
     /// When the monitor last asked the kernel about a next hop.
     recent: HashMap<ResolveRequest, Instant>,
+}
+
+impl Drop for MonitorTask {
+    fn drop(&mut self) {
+        // Workers asking from now on hear `ResolveOutcome::Stopped`.
+        self.resolve_queue.close();
+    }
 }
 
 impl MonitorTask {
@@ -413,6 +427,26 @@ impl MonitorTask {
         ready: std::sync::mpsc::SyncSender<Result<(), Error>>,
         mut shutdown: oneshot::Receiver<()>,
     ) {
+        // SAFETY: the queue owns its eventfd for its whole life (it is never
+        // closed or replaced), and this Arc keeps the queue alive as long
+        // as the AsyncFd.
+        let registered = unsafe {
+            AsyncFd::register_with_interest(
+                self.resolve_queue.clone(),
+                tokio::io::Interest::READABLE,
+            )
+        };
+        let wake = match registered {
+            Ok(fd) => fd,
+            Err(e) => {
+                let (_, source) = e.into_parts();
+                let _ = ready.send(Err(Error::Io {
+                    operation: "watch the resolve queue's eventfd".to_string(),
+                    source,
+                }));
+                return;
+            }
+        };
         // Subscribe before dumping: every change racing the dump is then
         // also queued as a notification, and applying the queue in order
         // after the dump ends in the kernel's current state.
@@ -461,7 +495,15 @@ impl MonitorTask {
                         break;
                     }
                 },
-                Some(request) = self.resolve_rx.recv() => self.resolve(&handle, request).await,
+                guard = wake.readable() => {
+                    if let Ok(mut guard) = guard {
+                        guard.clear_ready();
+                    }
+                    self.resolve_queue.clear_wake();
+                    while let Some(request) = self.resolve_queue.pop() {
+                        self.resolve(&handle, request).await;
+                    }
+                }
                 _ = resync.tick() => self.resync(&handle).await,
             }
             if self.mirror.is_dirty() && publish_at.is_none() {

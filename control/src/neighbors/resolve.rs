@@ -1,14 +1,22 @@
 //! The data path's side of next-hop resolution: a cheap, non-blocking
 //! request to the monitor thread, with duplicates suppressed.
+//!
+//! The queue between the workers and the monitor is preallocated and
+//! lock-free (crossbeam's `ArrayQueue`); the monitor is woken through an
+//! eventfd, whose `write` is one non-blocking syscall. So a worker that
+//! meets a new next hop never allocates, never takes a lock and never
+//! waits.
 
 use std::fmt;
+use std::io;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crossbeam::queue::ArrayQueue;
 use dataplane::fib::PortId;
-use tokio::sync::mpsc;
 
 use super::entries::is_unicast;
 
@@ -17,6 +25,94 @@ const FILTER_SLOTS: usize = 1024;
 
 /// One request: make the kernel resolve `ip` on `port`.
 pub(crate) type ResolveRequest = (PortId, IpAddr);
+
+/// The bounded queue of requests from the workers to the monitor, and the
+/// eventfd that wakes the monitor.
+pub(crate) struct ResolveQueue {
+    queue: ArrayQueue<ResolveRequest>,
+    wake: OwnedFd,
+    closed: AtomicBool,
+}
+
+impl ResolveQueue {
+    /// A queue of `capacity` requests (at least 1).
+    pub(crate) fn new(capacity: usize) -> io::Result<ResolveQueue> {
+        // SAFETY: eventfd(2) with valid flags; the fd is owned below.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(ResolveQueue {
+            queue: ArrayQueue::new(capacity.max(1)),
+            // SAFETY: `fd` is a fresh descriptor nobody else owns.
+            wake: unsafe { OwnedFd::from_raw_fd(fd) },
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// Queues a request and wakes the monitor; gives the request back if
+    /// the queue is full.
+    fn push(&self, request: ResolveRequest) -> Result<(), ResolveRequest> {
+        self.queue.push(request)?;
+        let one = 1u64;
+        // SAFETY: an 8-octet write of a live u64 to our own eventfd. It
+        // fails only if the counter would overflow (EAGAIN): the monitor is
+        // then due to wake anyway.
+        unsafe {
+            libc::write(
+                self.wake.as_raw_fd(),
+                (&one as *const u64).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+        Ok(())
+    }
+
+    /// The next request, if any.
+    pub(crate) fn pop(&self) -> Option<ResolveRequest> {
+        self.queue.pop()
+    }
+
+    /// Resets the wake-up counter (after the monitor was woken).
+    pub(crate) fn clear_wake(&self) {
+        let mut value = 0u64;
+        // SAFETY: an 8-octet read into a live u64 from our own non-blocking
+        // eventfd; EAGAIN (nothing pending) is fine.
+        unsafe {
+            libc::read(
+                self.wake.as_raw_fd(),
+                (&mut value as *mut u64).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+    }
+
+    /// Marks the queue as no longer served (the monitor has stopped).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn capacity(&self) -> usize {
+        self.queue.capacity()
+    }
+}
+
+impl AsRawFd for ResolveQueue {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.wake.as_raw_fd()
+    }
+}
+
+impl AsFd for ResolveQueue {
+    /// The eventfd that becomes readable when requests were queued.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.wake.as_fd()
+    }
+}
 
 /// What became of one [`NeighborResolver::request`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,11 +135,10 @@ pub enum ResolveOutcome {
 }
 
 /// A handle the data path uses to ask for unresolved next hops; clone one
-/// per worker. [`request`](Self::request) never waits, never allocates
-/// on its own and takes no lock of ours: a duplicate check on a fixed array
-/// of atomics, then `try_send` on a bounded tokio channel (whose wake-up of
-/// the monitor thread is the only shared step, and happens at most once per
-/// next hop per suppression interval).
+/// per worker. [`request`](Self::request) never waits, never allocates and
+/// takes no lock: a duplicate check on a fixed array of atomics, a push on
+/// a preallocated lock-free queue, and an eventfd write that wakes the
+/// monitor (at most once per next hop per suppression interval).
 ///
 /// Until the kernel has learnt the neighbour and the monitor has published
 /// it, the engine drops packets to that next hop with reason
@@ -54,7 +149,7 @@ pub struct NeighborResolver {
 }
 
 struct Shared {
-    tx: mpsc::Sender<ResolveRequest>,
+    queue: Arc<ResolveQueue>,
     /// Per slot: fingerprint of the last key (high 32 bits) and when it was
     /// requested, in ms since `epoch` (low 32 bits); 0 is empty.
     recent: Box<[AtomicU64]>,
@@ -66,7 +161,7 @@ struct Shared {
 
 impl NeighborResolver {
     pub(crate) fn new(
-        tx: mpsc::Sender<ResolveRequest>,
+        queue: Arc<ResolveQueue>,
         interval: Duration,
         ports: impl IntoIterator<Item = PortId>,
     ) -> Self {
@@ -75,7 +170,7 @@ impl NeighborResolver {
         let interval_ms = u32::try_from(interval.as_millis()).unwrap_or(u32::MAX);
         NeighborResolver {
             shared: Arc::new(Shared {
-                tx,
+                queue,
                 recent: (0..FILTER_SLOTS).map(|_| AtomicU64::new(0)).collect(),
                 epoch: Instant::now(),
                 interval_ms,
@@ -95,6 +190,9 @@ impl NeighborResolver {
         if !is_unicast(next_hop) {
             return ResolveOutcome::NotUnicast;
         }
+        if shared.queue.is_closed() {
+            return ResolveOutcome::Stopped;
+        }
         let hash = key_hash(port, next_hop);
         let slot = &shared.recent[hash as usize & (FILTER_SLOTS - 1)];
         let fingerprint = (hash >> 32) as u32 | 1;
@@ -113,14 +211,13 @@ impl NeighborResolver {
             // the same next hop; if not, the next packet asks again.
             return ResolveOutcome::Suppressed;
         }
-        match shared.tx.try_send((port, next_hop)) {
+        match shared.queue.push((port, next_hop)) {
             Ok(()) => ResolveOutcome::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(_) => {
                 // Forget the claim so that the next packet may retry.
                 let _ = slot.compare_exchange(new, old, Ordering::Relaxed, Ordering::Relaxed);
                 ResolveOutcome::QueueFull
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => ResolveOutcome::Stopped,
         }
     }
 }
@@ -130,7 +227,7 @@ impl fmt::Debug for NeighborResolver {
         f.debug_struct("NeighborResolver")
             .field("ports", &self.shared.ports)
             .field("interval_ms", &self.shared.interval_ms)
-            .field("queue_capacity", &self.shared.tx.max_capacity())
+            .field("queue_capacity", &self.shared.queue.capacity())
             .finish_non_exhaustive()
     }
 }
@@ -158,10 +255,30 @@ mod tests {
         IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
     }
 
+    fn queue(capacity: usize) -> Arc<ResolveQueue> {
+        Arc::new(ResolveQueue::new(capacity).unwrap())
+    }
+
+    /// The eventfd's counter (and resets it): how many wake-ups are pending.
+    fn wakes(q: &ResolveQueue) -> u64 {
+        let mut value = 0u64;
+        // SAFETY: 8-octet read into a live u64 from the queue's eventfd.
+        let n = unsafe { libc::read(q.as_fd().as_raw_fd(), (&mut value as *mut u64).cast(), 8) };
+        if n == 8 {
+            value
+        } else {
+            0
+        }
+    }
+
     #[test]
     fn duplicates_are_suppressed_distinct_keys_are_not() {
-        let (tx, mut rx) = mpsc::channel(16);
-        let r = NeighborResolver::new(tx, Duration::from_secs(3600), [PortId(0), PortId(1)]);
+        let rx = queue(16);
+        let r = NeighborResolver::new(
+            rx.clone(),
+            Duration::from_secs(3600),
+            [PortId(0), PortId(1)],
+        );
         assert_eq!(r.request(PortId(0), v4(2)), ResolveOutcome::Queued);
         for _ in 0..1000 {
             assert_eq!(r.request(PortId(0), v4(2)), ResolveOutcome::Suppressed);
@@ -176,28 +293,31 @@ mod tests {
             ResolveOutcome::Queued,
             "other address"
         );
-        assert_eq!(rx.try_recv().unwrap(), (PortId(0), v4(2)));
-        assert_eq!(rx.try_recv().unwrap(), (PortId(1), v4(2)));
-        assert_eq!(rx.try_recv().unwrap(), (PortId(0), v4(3)));
-        assert!(rx.try_recv().is_err());
+        assert_eq!(wakes(&rx), 3, "one wake-up per queued request");
+        assert_eq!(wakes(&rx), 0, "reading resets the counter");
+        assert_eq!(rx.pop().unwrap(), (PortId(0), v4(2)));
+        assert_eq!(rx.pop().unwrap(), (PortId(1), v4(2)));
+        assert_eq!(rx.pop().unwrap(), (PortId(0), v4(3)));
+        assert!(rx.pop().is_none());
     }
 
     #[test]
     fn zero_interval_suppresses_nothing() {
-        let (tx, mut rx) = mpsc::channel(16);
-        let r = NeighborResolver::new(tx, Duration::ZERO, [PortId(0)]);
+        let rx = queue(16);
+        let r = NeighborResolver::new(rx.clone(), Duration::ZERO, [PortId(0)]);
         for _ in 0..3 {
             assert_eq!(r.request(PortId(0), v4(2)), ResolveOutcome::Queued);
         }
         for _ in 0..3 {
-            assert!(rx.try_recv().is_ok());
+            assert!(rx.pop().is_some());
         }
+        assert!(rx.pop().is_none());
     }
 
     #[test]
     fn full_queue_drops_and_allows_a_retry() {
-        let (tx, mut rx) = mpsc::channel(1);
-        let r = NeighborResolver::new(tx, Duration::from_secs(3600), [PortId(0)]);
+        let rx = queue(1);
+        let r = NeighborResolver::new(rx.clone(), Duration::from_secs(3600), [PortId(0)]);
         assert_eq!(r.request(PortId(0), v4(2)), ResolveOutcome::Queued);
         assert_eq!(r.request(PortId(0), v4(3)), ResolveOutcome::QueueFull);
         assert_eq!(
@@ -205,14 +325,14 @@ mod tests {
             ResolveOutcome::QueueFull,
             "not suppressed"
         );
-        rx.try_recv().unwrap();
+        rx.pop().unwrap();
         assert_eq!(r.request(PortId(0), v4(3)), ResolveOutcome::Queued);
     }
 
     #[test]
     fn bad_requests_are_refused() {
-        let (tx, rx) = mpsc::channel(4);
-        let r = NeighborResolver::new(tx, Duration::from_secs(1), [PortId(3)]);
+        let rx = queue(4);
+        let r = NeighborResolver::new(rx.clone(), Duration::from_secs(1), [PortId(3)]);
         assert_eq!(r.request(PortId(4), v4(2)), ResolveOutcome::UnknownPort);
         for ip in [
             IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -225,8 +345,9 @@ mod tests {
         ] {
             assert_eq!(r.request(PortId(3), ip), ResolveOutcome::NotUnicast, "{ip}");
         }
-        drop(rx);
+        rx.close();
         assert_eq!(r.request(PortId(3), v4(2)), ResolveOutcome::Stopped);
+        assert!(rx.pop().is_none());
     }
 
     #[test]
