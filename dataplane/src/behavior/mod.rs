@@ -32,6 +32,7 @@
 //!   dropped with a reason counter (e.g. `hop_limit_exceeded`).
 
 mod encap;
+pub mod local;
 mod packet;
 
 pub use encap::{
@@ -277,12 +278,15 @@ pub enum DropReason {
     /// The snapshot names a VRF or policy it does not contain (a bug in the
     /// snapshot builder: it validates this).
     InconsistentSnapshot,
+    /// A UDP datagram for the router with a zero or wrong checksum (RFC
+    /// 8200 §8.1).
+    UdpBadChecksum,
 }
 
 impl DropReason {
     /// The number of distinct reasons: counters can be an array of this size
     /// indexed by [`DropReason::index`].
-    pub const COUNT: usize = WIRE_ERRORS.len() + 13;
+    pub const COUNT: usize = WIRE_ERRORS.len() + 14;
 
     /// A short, stable, snake_case name for counters and logs.
     pub const fn name(self) -> &'static str {
@@ -301,6 +305,7 @@ impl DropReason {
             DropReason::UnknownRoutingHeader => "unknown_routing_header",
             DropReason::NextHopFamilyMismatch => "next_hop_family_mismatch",
             DropReason::InconsistentSnapshot => "inconsistent_snapshot",
+            DropReason::UdpBadChecksum => "udp_bad_checksum",
         }
     }
 
@@ -322,6 +327,7 @@ impl DropReason {
             DropReason::NextHopFamilyMismatch => w + 10,
             DropReason::InconsistentSnapshot => w + 11,
             DropReason::UnknownRoutingHeader => w + 12,
+            DropReason::UdpBadChecksum => w + 13,
         }
     }
 
@@ -344,6 +350,7 @@ impl DropReason {
                 DropReason::NextHopFamilyMismatch,
                 DropReason::InconsistentSnapshot,
                 DropReason::UnknownRoutingHeader,
+                DropReason::UdpBadChecksum,
             ])
     }
 }
