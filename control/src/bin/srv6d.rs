@@ -83,7 +83,8 @@ enum Command {
             The counters line: rx=N tx=N behaviours: NAME=N... (packets each behaviour \
             ran on: h_encaps, h_encaps_red, end, end_x, end_dt4, end_dt6, end_dt46, \
             end_dx4, end_dx6, ipv4_forward, ipv6_forward, local) drops: REASON=N... \
-            (every dropped packet under one named reason) and, if any, events: \
+            (every dropped packet under one named reason) stamp: reflected=N (STAMP test \
+            packets answered by the inline reflector) discarded: REASON=N... and, if any, events: \
             no_free_frame=N (times a fill ring found no free frame).\n\n\
             Logs go to stderr; set the level with --log-level or RUST_LOG.\n\n\
             Exit status: 0 after a clean shutdown, 1 if the router could not start, failed \
@@ -207,6 +208,11 @@ fn counters_line(c: &dataplane::engine::Counters) -> String {
                 .chain(c.engine.iter().filter(|(name, _)| !is_event(name)))
         ),
     );
+    line.push_str(&format!(
+        " stamp: reflected={} discarded: {}",
+        c.stamp_reflected,
+        nonzero(&mut c.stamp_discards.iter())
+    ));
     let events = nonzero(&mut c.engine.iter().filter(|(name, _)| is_event(name)));
     if events != "none" {
         line.push_str(" events: ");

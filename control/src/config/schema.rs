@@ -117,6 +117,38 @@ pub struct RouterEntry {
     pub addresses: Vec<String>,
     /// UDP port of the STAMP reflector; default 862.
     pub stamp_port: Option<i64>,
+    /// `"stateless"` (default) or `"stateful"` (RFC 8762 §4.3).
+    #[serde(default)]
+    pub stamp_mode: StampMode,
+    /// Test packets whose SSID is not a configured session: `"reflect"`
+    /// (default) or `"drop"`.
+    #[serde(default)]
+    pub stamp_unknown_ssid: StampUnknownSsid,
+    /// Replies per second per source address (also the burst); absent: no
+    /// limit.
+    pub stamp_rate_limit: Option<i64>,
+}
+
+/// `router.stamp_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StampMode {
+    /// The reply's Sequence Number is the sender's.
+    #[default]
+    Stateless,
+    /// The reflector counts its own replies per session.
+    Stateful,
+}
+
+/// `router.stamp_unknown_ssid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StampUnknownSsid {
+    /// Reflect unauthenticated.
+    #[default]
+    Reflect,
+    /// Drop (counted as `stamp_unknown_ssid`).
+    Drop,
 }
 
 /// `[[sid]]`

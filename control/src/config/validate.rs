@@ -13,11 +13,14 @@ use dataplane::behavior::{
     EncapMode, EncapPolicy, FlowLabelMode, SidBehavior, MAX_SEGMENTS, UNDERLAY,
 };
 use dataplane::fib::{
-    Adjacency, FibBuilder, NextHop, PolicyId, PortId, RouteAction, VrfId, MAX_VRFS,
+    Adjacency, FibBuilder, NextHop, PolicyId, PortId, RouteAction, StampReflection, VrfId, MAX_VRFS,
 };
 
 use super::error::{ConfigError, ConfigErrors, ErrorKind};
-use super::schema::{BehaviorName, FlowLabel, PolicyMode, PortRole, RouteEntry, RouterEntry};
+use super::schema::{
+    BehaviorName, FlowLabel, PolicyMode, PortRole, RouteEntry, RouterEntry, StampMode,
+    StampUnknownSsid,
+};
 use super::source::{self, At, Entry, Sections, Source};
 use super::{
     LoadedConfig, OwnedPrefix, Owner, PolicyConfig, PortConfig, RouteConfig, SidConfig,
@@ -300,6 +303,7 @@ struct Router {
     source: Ipv6Addr,
     addresses: Vec<(Ipv6Addr, At)>,
     stamp_port: u16,
+    stamp: stamp::reflector::ReflectorConfig,
 }
 
 /// Every section, checked, before anything is built.
@@ -634,6 +638,9 @@ impl Checker<'_, '_> {
             source,
             addresses,
             stamp_port,
+            stamp_mode,
+            stamp_unknown_ssid,
+            stamp_rate_limit,
         } = &e.value;
         let source = match parse_unicast_v6(source, "an encapsulation source") {
             Ok(a) => Some(a),
@@ -678,10 +685,48 @@ impl Checker<'_, '_> {
                 }
             },
         };
+        let rate_limit = match stamp_rate_limit {
+            None => Some(None),
+            Some(n) => match u32::try_from(*n) {
+                Ok(n) if n > 0 => Some(Some(stamp::reflector::RateLimit {
+                    per_second: n,
+                    burst: n,
+                })),
+                _ => {
+                    self.error(
+                        e.key("stamp_rate_limit"),
+                        ErrorKind::OutOfRange {
+                            value: *n,
+                            expected: "replies per second per source, 1 to 4294967295 \
+                                       (leave it out for no limit)"
+                                .to_string(),
+                        },
+                    );
+                    None
+                }
+            },
+        };
+        let stamp = stamp::reflector::ReflectorConfig::new(
+            match stamp_mode {
+                StampMode::Stateless => stamp::reflector::ReflectorMode::Stateless,
+                StampMode::Stateful => stamp::reflector::ReflectorMode::Stateful,
+            },
+            match stamp_unknown_ssid {
+                StampUnknownSsid::Reflect => stamp::reflector::UnknownSsid::Reflect,
+                StampUnknownSsid::Drop => stamp::reflector::UnknownSsid::Drop,
+            },
+            Vec::new(),
+            stamp::time::TimestampFormat::Ntp,
+            stamp::reflector::ReflectorConfig::default().error_estimate(),
+            rate_limit?,
+            false,
+        )
+        .expect("no sessions and a non-zero rate limit are always valid");
         Some(Router {
             source: source?,
             addresses: owned,
             stamp_port: stamp_port?,
+            stamp,
         })
     }
 
@@ -1215,6 +1260,7 @@ impl Checker<'_, '_> {
                     source,
                     addresses,
                     stamp_port,
+                    stamp,
                 },
             policies,
             sids,
@@ -1259,6 +1305,10 @@ impl Checker<'_, '_> {
                 self.error(at.clone(), err.into());
             }
         }
+        fib.set_stamp_reflector(StampReflection {
+            port: stamp_port,
+            config: stamp,
+        });
         let built = match fib.build() {
             Ok(built) => built,
             Err(err) => {

@@ -494,6 +494,38 @@ fn route_v6(fib: &Fib, vrf: VrfId, pkt: &mut Packet<'_>, passes: u8) -> Verdict 
     apply_route(fib, table.lookup_v6(dst), pkt, true, passes)
 }
 
+/// Routes an IPv6 packet the router itself originates (a STAMP reply) in
+/// the underlay: like a received packet, except that its Hop Limit is not
+/// decremented (RFC 8200: only forwarding decrements it) and a route's
+/// Forward counts no `ipv6_forward` behaviour. A destination that is one of
+/// our own SIDs runs that SID (bounded as any local SID chain).
+pub fn route_originated(fib: &Fib, pkt: &mut Packet<'_>) -> Verdict {
+    let dst = match checked_v6(pkt) {
+        Ok(dst) => dst,
+        Err(reason) => return Verdict::Drop(reason),
+    };
+    if let Some(sid) = fib.local_sid(&dst) {
+        return local_sid(fib, sid, pkt, 1);
+    }
+    let Some(table) = fib.vrf(UNDERLAY) else {
+        return Verdict::Drop(DropReason::InconsistentSnapshot);
+    };
+    match table.lookup_v6(dst) {
+        Some(RouteAction::Forward(adj)) => {
+            let next_hop = match adj.next_hop {
+                NextHop::V6(a) => a,
+                NextHop::Direct => dst,
+                NextHop::V4(_) => return Verdict::Drop(DropReason::NextHopFamilyMismatch),
+            };
+            Verdict::Forward {
+                port: adj.port,
+                next_hop: IpAddr::V6(next_hop),
+            }
+        }
+        action => apply_route(fib, action, pkt, true, 1),
+    }
+}
+
 /// Routes an IPv4 packet in `vrf`.
 fn route_v4(fib: &Fib, vrf: VrfId, pkt: &mut Packet<'_>, passes: u8) -> Verdict {
     let dst = match checked_v4(pkt) {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::behavior::{Behavior, DropReason};
+use stamp::reflector::Discard;
 
 /// Drops and events of the engine itself, outside the behaviours: each is a
 /// named reason like the [`DropReason`]s.
@@ -95,6 +96,8 @@ pub(crate) struct WorkerCounters {
     pub drops: [AtomicU64; DropReason::COUNT],
     pub engine: [AtomicU64; EngineDrop::COUNT],
     pub behaviors: [AtomicU64; Behavior::COUNT],
+    pub stamp_reflected: AtomicU64,
+    pub stamp_discards: [AtomicU64; Discard::COUNT],
 }
 
 impl WorkerCounters {
@@ -106,6 +109,8 @@ impl WorkerCounters {
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
             engine: std::array::from_fn(|_| AtomicU64::new(0)),
             behaviors: std::array::from_fn(|_| AtomicU64::new(0)),
+            stamp_reflected: AtomicU64::new(0),
+            stamp_discards: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
@@ -137,6 +142,12 @@ pub struct Counters {
     /// each behaviour ran on, whatever the outcome (a packet that End
     /// forwards to our own End.DT6 counts under both).
     pub behaviors: BTreeMap<&'static str, u64>,
+    /// STAMP test packets reflected (the Session-Reflector role).
+    pub stamp_reflected: u64,
+    /// STAMP test packets not answered, by [`Discard::name`] (every reason
+    /// present): dropped packets, kept apart from `drops` but included in
+    /// [`Counters::total_drops`].
+    pub stamp_discards: BTreeMap<&'static str, u64>,
     /// Frames received per worker (index = worker = rx queue).
     pub rx_per_worker: Vec<u64>,
     /// The kernel's own AF_XDP counters (`XDP_STATISTICS`) summed over the
@@ -161,6 +172,7 @@ impl Counters {
             drops: DropReason::all().map(|r| (r.name(), 0)).collect(),
             engine: EngineDrop::ALL.iter().map(|d| (d.name(), 0)).collect(),
             behaviors: Behavior::ALL.iter().map(|b| (b.name(), 0)).collect(),
+            stamp_discards: Discard::ALL.iter().map(|d| (d.name(), 0)).collect(),
             ..Counters::default()
         };
         for w in workers {
@@ -179,6 +191,11 @@ impl Counters {
             for b in Behavior::ALL {
                 *c.behaviors.entry(b.name()).or_default() +=
                     w.behaviors[b.index()].load(Ordering::Relaxed);
+            }
+            c.stamp_reflected += w.stamp_reflected.load(Ordering::Relaxed);
+            for d in Discard::ALL {
+                *c.stamp_discards.entry(d.name()).or_default() +=
+                    w.stamp_discards[d.index()].load(Ordering::Relaxed);
             }
         }
         c
@@ -199,8 +216,8 @@ impl Counters {
         self.behaviors.get(b.name()).copied().unwrap_or(0)
     }
 
-    /// Every packet dropped, behaviour and engine reasons together (the
-    /// `no_free_frame` events excluded: they are not packets).
+    /// Every packet dropped, behaviour, engine and STAMP reasons together
+    /// (the `no_free_frame` events excluded: they are not packets).
     pub fn total_drops(&self) -> u64 {
         self.drops.values().sum::<u64>()
             + EngineDrop::ALL
@@ -208,6 +225,7 @@ impl Counters {
                 .filter(|d| !d.is_event())
                 .map(|d| self.engine_drop(*d))
                 .sum::<u64>()
+            + self.stamp_discards.values().sum::<u64>()
     }
 }
 

@@ -9,14 +9,26 @@ use std::time::{Duration, Instant};
 
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, TxQueue, Umem};
 
-use crate::behavior::{process, DropReason, Packet, Verdict};
+use crate::behavior::local::{local_udp, reply_in_place};
+use crate::behavior::{process, route_originated, DropReason, Packet, Verdict};
 use crate::fib::{Fib, PortId, Published, VrfId};
 use crate::neighbor::{Mac, NeighborTable};
+use stamp::reflector::{reflect, Received, ReflectorState};
 
 use super::counters::{bump, EngineDrop, FrameAccounting, WorkerCounters};
 use super::{IdlePolicy, PortSpec, ResolveHook, ETH_LEN};
 
 const ETHERTYPE_IPV4: u16 = 0x0800;
+
+/// The wall clock (CLOCK_REALTIME, through the vDSO) in Unix nanoseconds:
+/// STAMP timestamps are wall-clock times.
+#[inline]
+fn now_unix_ns() -> i64 {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
+    }
+}
 const ETHERTYPE_IPV6: u16 = 0x86dd;
 
 /// One (port, queue) socket with its four rings.
@@ -117,6 +129,9 @@ pub(crate) struct Worker {
     busy_poll: bool,
     idle: IdlePolicy,
     resolve: Option<ResolveHook>,
+    /// The STAMP reflector's per-worker state (stateful sequence numbers,
+    /// counters, rate limiter), allocated once.
+    reflector: Box<ReflectorState>,
     counters: Arc<WorkerCounters>,
     fib: Arc<Published<Fib>>,
     neighbors: Arc<Published<NeighborTable>>,
@@ -177,6 +192,7 @@ impl Worker {
             busy_poll,
             idle,
             resolve,
+            reflector: Box::new(ReflectorState::new()),
             counters,
             fib,
             neighbors,
@@ -304,10 +320,12 @@ impl Worker {
         }
         self.sockets[i].in_fill -= n as u64;
         bump(&self.counters.rx, n as u64);
+        // T2 of any STAMP test packet in the batch: when it was received.
+        let received_ns = now_unix_ns();
         let vrf = self.sockets[i].vrf;
         for k in 0..n {
             let desc = self.scratch[k];
-            self.handle(vrf, desc, fib, neighbors);
+            self.handle(vrf, desc, fib, neighbors, received_ns);
         }
         self.flush();
         n
@@ -326,7 +344,14 @@ impl Worker {
 
     /// One frame: Ethernet, behaviour, new Ethernet header, tx queue.
     #[inline]
-    fn handle(&mut self, vrf: VrfId, desc: FrameDesc, fib: &Fib, neighbors: &NeighborTable) {
+    fn handle(
+        &mut self,
+        vrf: VrfId,
+        desc: FrameDesc,
+        fib: &Fib,
+        neighbors: &NeighborTable,
+        received_ns: i64,
+    ) {
         let len = desc.lengths().data();
         let frame_start = desc.addr() & !(self.frame_size - 1);
         let data = desc.addr() - frame_start;
@@ -357,13 +382,86 @@ impl Worker {
                 let (start, l3_len) = (pkt.start(), pkt.len());
                 self.forward(desc, data, start, l3_len, port, next_hop, neighbors);
             }
-            Verdict::Local => self.drop_engine(EngineDrop::LocalUnhandled, desc),
+            Verdict::Local => self.local(desc, data, pkt, fib, neighbors, received_ns),
             Verdict::PassToKernel => self.drop_engine(EngineDrop::PassToKernelUnsupported, desc),
             Verdict::Drop(reason) => {
                 bump(&self.counters.drops[reason.index()], 1);
                 self.free.push(desc);
             }
         }
+    }
+
+    /// A packet for the router: a STAMP test packet is reflected in place
+    /// and sent back; anything else is dropped (`local_unhandled`).
+    #[inline(never)]
+    fn local(
+        &mut self,
+        desc: FrameDesc,
+        data: usize,
+        mut pkt: Packet<'_>,
+        fib: &Fib,
+        neighbors: &NeighborTable,
+        received_ns: i64,
+    ) {
+        let Some(stamp) = fib.stamp_reflector() else {
+            return self.drop_engine(EngineDrop::LocalUnhandled, desc);
+        };
+        let udp = match local_udp(&pkt) {
+            Ok(Some(udp)) if udp.dst_port == stamp.port => udp,
+            Ok(_) => return self.drop_engine(EngineDrop::LocalUnhandled, desc),
+            Err(reason) => return self.drop_reason(reason, desc),
+        };
+        let rx = Received {
+            src: IpAddr::V6(udp.src),
+            dst: IpAddr::V6(udp.dst),
+            src_port: udp.src_port,
+            dst_port: udp.dst_port,
+            ttl: udp.hop_limit,
+            traffic_class: udp.traffic_class,
+            t2_ns: received_ns,
+        };
+        let at = udp.payload_offset();
+        let payload = &mut pkt.data_mut()[at..at + udp.payload_len()];
+        let reflected = match reflect(
+            &stamp.config,
+            &mut self.reflector,
+            payload,
+            &rx,
+            now_unix_ns,
+        ) {
+            Ok(r) => r,
+            Err(discard) => {
+                bump(&self.counters.stamp_discards[discard.index()], 1);
+                self.free.push(desc);
+                return;
+            }
+        };
+        if let Err(reason) = reply_in_place(
+            &mut pkt,
+            &udp,
+            reflected.return_path.segments(),
+            reflected.reply_traffic_class,
+        ) {
+            return self.drop_reason(reason, desc);
+        }
+        bump(&self.counters.stamp_reflected, 1);
+        match route_originated(fib, &mut pkt) {
+            Verdict::Forward { port, next_hop } => {
+                let (start, l3_len) = (pkt.start(), pkt.len());
+                self.forward(desc, data, start, l3_len, port, next_hop, neighbors);
+            }
+            Verdict::Drop(reason) => self.drop_reason(reason, desc),
+            // A reply to one of our own SIDs' upper layer: not handled.
+            Verdict::Local | Verdict::PassToKernel => {
+                self.drop_engine(EngineDrop::LocalUnhandled, desc)
+            }
+        }
+    }
+
+    #[inline]
+    fn drop_reason(&mut self, reason: DropReason, desc: FrameDesc) {
+        bump(&self.counters.drops[reason.index()], 1);
+        self.free.push(desc);
     }
 
     #[allow(clippy::too_many_arguments)]

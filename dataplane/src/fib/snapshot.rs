@@ -33,6 +33,16 @@ pub struct Fib {
     /// when the first SID is local or not routed to an adjacency; the packet
     /// is then routed normally.
     policy_egress: Vec<Option<Adjacency>>,
+    stamp: Option<StampReflection>,
+}
+
+/// The inline STAMP Session-Reflector: which UDP port it answers and how.
+#[derive(Debug, Clone)]
+pub struct StampReflection {
+    /// UDP destination port of the test packets (862 by default).
+    pub port: u16,
+    /// Sessions, modes, keys, return paths.
+    pub config: stamp::reflector::ReflectorConfig,
 }
 
 impl Fib {
@@ -77,6 +87,12 @@ impl Fib {
     pub fn local_sids(&self) -> &LocalSidTable<SidBehavior> {
         &self.local_sids
     }
+
+    /// The STAMP reflector, if one is configured.
+    #[inline]
+    pub fn stamp_reflector(&self) -> Option<&StampReflection> {
+        self.stamp.as_ref()
+    }
 }
 
 /// Collects routes, SIDs and policies; [`FibBuilder::build`] validates them
@@ -86,6 +102,7 @@ pub struct FibBuilder {
     vrfs: BTreeMap<VrfId, VrfTableBuilder>,
     sids: LocalSidTableBuilder<SidBehavior>,
     policies: Vec<EncapPolicy>,
+    stamp: Option<StampReflection>,
 }
 
 impl Default for FibBuilder {
@@ -110,7 +127,15 @@ impl FibBuilder {
             vrfs,
             sids: LocalSidTableBuilder::new(),
             policies: Vec::new(),
+            stamp: None,
         }
+    }
+
+    /// Answers STAMP test packets for the router (to a local SID or a
+    /// local address, UDP destination `port`) with this reflector.
+    pub fn set_stamp_reflector(&mut self, reflection: StampReflection) -> &mut Self {
+        self.stamp = Some(reflection);
+        self
     }
 
     /// Declares VRF `id` (declaring it twice is harmless).
@@ -262,6 +287,7 @@ impl FibBuilder {
             local_sids: sids,
             policies: self.policies.clone(),
             policy_egress,
+            stamp: self.stamp.clone(),
         })
     }
 }

@@ -1,0 +1,803 @@
+//! The Session-Reflector (RFC 8762 §4.3, RFC 8972, RFC 9503): turns a
+//! received Session-Sender test packet into the reply, in place, in the
+//! same buffer and with the same length.
+//!
+//! What it is: [`reflect`] over the UDP payload, with the configuration
+//! ([`ReflectorConfig`], immutable, shared by every worker) and the mutable
+//! per-worker state ([`ReflectorState`]: stateful sequence numbers, Direct
+//! Measurement counters, the per-source rate limiter) allocated once up
+//! front. `reflect` never allocates and never reads a clock: the receive
+//! time T2 comes with the packet and T3 from a closure called as late as
+//! the HMACs allow.
+//!
+//! What it is not: headers. The caller (the AF_XDP engine, or the socket
+//! mode) finds the UDP payload and, when `reflect` succeeds, sends the
+//! reply back to the sender along [`Reflected::return_path`].
+//!
+//! Duties, per RFC:
+//! * T2 (Receive Timestamp) is the time the packet was received; T3
+//!   (Timestamp) is read separately, just before the reply is complete —
+//!   never the same clock reading.
+//! * Session-Sender Sequence Number, Timestamp and Error Estimate are
+//!   copied; Session-Sender TTL is the Hop Limit the packet arrived with.
+//! * Stateless: the reply's Sequence Number is the sender's; stateful
+//!   (RFC 8762 §4.3.1): the reflector's own counter for the session.
+//! * Authenticated mode (RFC 8762 §4.4): the sender's HMAC is verified with
+//!   the session's key (a packet that fails is discarded, `bad_hmac`), the
+//!   reply's HMAC computed over octets 0..96.
+//! * TLVs (RFC 8972 §4): each is echoed; an unknown type gets the U flag, a
+//!   known type whose length does not fit its layout the M flag (and so
+//!   does a TLV running past the end of the packet, after which nothing
+//!   more is parsed). The reflector's parts of known TLVs are filled in:
+//!   - Location (§4.2): the received destination and source UDP ports
+//!     (its address sub-TLVs are echoed unchanged — not filled in);
+//!   - Timestamp Information (§4.3): Sync Src Out and Timestamp Out from
+//!     the configuration (software timestamps, [`TIMESTAMP_METHOD_SW_LOCAL`]);
+//!   - Class of Service (§4.4): DSCP2 and ECN as received; the reply is
+//!     sent with DSCP1 ([`Reflected::reply_traffic_class`]);
+//!   - Direct Measurement (§4.5): the reflector's receive and transmit
+//!     counters of the session;
+//!   - HMAC (§4.8): verified with the session's key (I flag on failure),
+//!     recomputed for the reply; without a key the TLV gets the U flag;
+//!   - Follow-Up Telemetry (§4.7): not supported, U flag;
+//!   - Destination Node Address (RFC 9503 §3): U flag when the address is
+//!     not the one the packet was sent to;
+//!   - Return Path (RFC 9503 §4): an SRv6 Segment List is honoured when
+//!     [`ReflectorConfig::honour_return_path`] allows it (U flag otherwise,
+//!     and for the sub-TLVs not supported: Control Code, Return Address,
+//!     SR-MPLS). Honouring it lets a sender direct replies anywhere, so it
+//!     is off by default;
+//!   - Extra Padding and Access Report are echoed as they are.
+//! * Unknown SSIDs are reflected (statelessly, unauthenticated) or dropped
+//!   ([`UnknownSsid`]); a per-source token bucket bounds the reply rate so
+//!   the reflector cannot be used as an amplifier.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use crate::auth::{self, HmacKey};
+use crate::packet::{base_len, Mode, ReflectorPacket, Role, SenderPacket, HMAC_LEN};
+use crate::time::{ErrorEstimate, Timestamp, TimestampFormat};
+use crate::tlv::{self, Tlv, TlvFlags, TlvIter};
+
+/// Octets from the start of the payload to the SSID (unauthenticated).
+const SSID_UNAUTH: usize = 14;
+/// Octets from the start of the payload to the SSID (authenticated).
+const SSID_AUTH: usize = 26;
+
+/// The most SIDs of a return path (configured or from a Return Path TLV).
+pub const MAX_RETURN_SEGMENTS: usize = 15;
+
+/// Slots of the per-source rate limiter (a power of two); sources whose
+/// hashes collide share a bucket.
+pub const RATE_LIMIT_SLOTS: usize = 1024;
+
+/// Timestamp Information "Timestamp Out" value for software timestamps
+/// taken in the data path (RFC 8972 §4.3, IANA "Timestamping Methods":
+/// 2, SW local).
+pub const TIMESTAMP_METHOD_SW_LOCAL: u8 = 2;
+
+/// Timestamp Information "Sync Src Out" value for a clock synchronised by
+/// NTP (IANA "Synchronization Sources": 1).
+pub const SYNC_SOURCE_NTP: u8 = 1;
+
+/// Stateless or stateful (RFC 8762 §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReflectorMode {
+    /// The reply's Sequence Number is the sender's.
+    #[default]
+    Stateless,
+    /// The reply's Sequence Number is the reflector's own count of replies
+    /// in the session, so the sender can tell forward from backward loss.
+    Stateful,
+}
+
+/// What to do with a test packet whose SSID is not a configured session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownSsid {
+    /// Reflect it, unauthenticated, on the default return path.
+    #[default]
+    Reflect,
+    /// Discard it (`unknown_ssid`).
+    Drop,
+}
+
+/// A token bucket per source address: at most `burst` replies at once,
+/// `per_second` on average.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Sustained replies per second per source.
+    pub per_second: u32,
+    /// Replies a source may get in a burst.
+    pub burst: u32,
+}
+
+/// One configured session.
+#[derive(Debug, Clone)]
+pub struct ReflectorSession {
+    /// The Session-Sender Identifier (RFC 8972 §3).
+    pub ssid: u16,
+    /// Unauthenticated or authenticated.
+    pub mode: Mode,
+    /// The key of an authenticated session; also verifies HMAC TLVs.
+    pub key: Option<HmacKey>,
+    /// SIDs the replies go through before reaching the sender (empty:
+    /// routed straight back). At most [`MAX_RETURN_SEGMENTS`].
+    pub return_segments: Vec<Ipv6Addr>,
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Two sessions with one SSID.
+    #[error("SSID {0} is configured twice")]
+    DuplicateSsid(u16),
+    /// An authenticated session without a key.
+    #[error("session with SSID {0} is authenticated but has no key")]
+    MissingKey(u16),
+    /// A return path longer than [`MAX_RETURN_SEGMENTS`].
+    #[error("session with SSID {ssid}: {len} return segments, at most {MAX_RETURN_SEGMENTS}")]
+    ReturnPathTooLong {
+        /// The session.
+        ssid: u16,
+        /// Segments given.
+        len: usize,
+    },
+    /// A rate limit of zero.
+    #[error("rate limit: per_second and burst must be at least 1")]
+    ZeroRateLimit,
+    /// An Error Estimate with multiplier 0 (RFC 4656 §4.1.2: invalid).
+    #[error("error estimate: the multiplier must not be 0 (RFC 4656 §4.1.2)")]
+    ZeroMultiplier,
+}
+
+/// The reflector's configuration, shared read-only by every worker.
+#[derive(Debug, Clone)]
+pub struct ReflectorConfig {
+    mode: ReflectorMode,
+    unknown_ssid: UnknownSsid,
+    /// Sorted by SSID.
+    sessions: Vec<ReflectorSession>,
+    timestamp_format: TimestampFormat,
+    error_estimate: ErrorEstimate,
+    sync_source: u8,
+    rate_limit: Option<RateLimit>,
+    honour_return_path: bool,
+}
+
+impl Default for ReflectorConfig {
+    fn default() -> Self {
+        ReflectorConfig {
+            mode: ReflectorMode::Stateless,
+            unknown_ssid: UnknownSsid::Reflect,
+            sessions: Vec::new(),
+            timestamp_format: TimestampFormat::Ntp,
+            // Not synchronised to an external source, 1 ms: a software
+            // clock's honest claim (RFC 4656 §4.1.2: 1 * 2^-32 * 2^22 s).
+            error_estimate: ErrorEstimate {
+                synchronized: false,
+                ptp: false,
+                scale: 22,
+                multiplier: 1,
+            },
+            sync_source: SYNC_SOURCE_NTP,
+            rate_limit: None,
+            honour_return_path: false,
+        }
+    }
+}
+
+impl ReflectorConfig {
+    /// A configuration; sessions are checked (distinct SSIDs, keys for
+    /// authenticated ones, return paths not too long).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        mode: ReflectorMode,
+        unknown_ssid: UnknownSsid,
+        mut sessions: Vec<ReflectorSession>,
+        timestamp_format: TimestampFormat,
+        error_estimate: ErrorEstimate,
+        rate_limit: Option<RateLimit>,
+        honour_return_path: bool,
+    ) -> Result<ReflectorConfig, ConfigError> {
+        sessions.sort_by_key(|s| s.ssid);
+        for w in sessions.windows(2) {
+            if w[0].ssid == w[1].ssid {
+                return Err(ConfigError::DuplicateSsid(w[0].ssid));
+            }
+        }
+        for s in &sessions {
+            if s.mode == Mode::Authenticated && s.key.is_none() {
+                return Err(ConfigError::MissingKey(s.ssid));
+            }
+            if s.return_segments.len() > MAX_RETURN_SEGMENTS {
+                return Err(ConfigError::ReturnPathTooLong {
+                    ssid: s.ssid,
+                    len: s.return_segments.len(),
+                });
+            }
+        }
+        if let Some(r) = rate_limit {
+            if r.per_second == 0 || r.burst == 0 {
+                return Err(ConfigError::ZeroRateLimit);
+            }
+        }
+        if error_estimate.multiplier == 0 {
+            return Err(ConfigError::ZeroMultiplier);
+        }
+        let error_estimate = ErrorEstimate {
+            ptp: timestamp_format == TimestampFormat::Ptp,
+            ..error_estimate
+        };
+        Ok(ReflectorConfig {
+            mode,
+            unknown_ssid,
+            sessions,
+            timestamp_format,
+            error_estimate,
+            sync_source: SYNC_SOURCE_NTP,
+            rate_limit,
+            honour_return_path,
+        })
+    }
+
+    /// Stateless or stateful.
+    pub fn mode(&self) -> ReflectorMode {
+        self.mode
+    }
+
+    /// What is done with unknown SSIDs.
+    pub fn unknown_ssid(&self) -> UnknownSsid {
+        self.unknown_ssid
+    }
+
+    /// The reflector's Error Estimate (Z follows the timestamp format).
+    pub fn error_estimate(&self) -> ErrorEstimate {
+        self.error_estimate
+    }
+
+    /// The timestamp format of T2 and T3.
+    pub fn timestamp_format(&self) -> TimestampFormat {
+        self.timestamp_format
+    }
+
+    /// The per-source rate limit.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.rate_limit
+    }
+
+    /// The configured sessions, by SSID.
+    pub fn sessions(&self) -> &[ReflectorSession] {
+        &self.sessions
+    }
+
+    /// Whether Return Path TLVs with an SRv6 Segment List are followed.
+    pub fn honour_return_path(&self) -> bool {
+        self.honour_return_path
+    }
+
+    fn session(&self, ssid: u16, mode: Mode) -> Option<(usize, &ReflectorSession)> {
+        let i = self.sessions.binary_search_by_key(&ssid, |s| s.ssid).ok()?;
+        let s = &self.sessions[i];
+        (s.mode == mode).then_some((i, s))
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    /// Tokens in billionths: one nanosecond at `per_second` earns exactly
+    /// `per_second` of them, so no time is lost to rounding however close
+    /// together packets arrive.
+    nano_tokens: u128,
+    last_ns: i64,
+    used: bool,
+}
+
+/// A worker's mutable reflector state, allocated once: per-SSID counters
+/// (three arrays of 65,536 `u32`, 768 KiB) and the rate limiter's buckets.
+/// Counters are per worker: a session's packets normally arrive on one rx
+/// queue (one flow), so one worker sees them all.
+#[derive(Debug, Clone)]
+pub struct ReflectorState {
+    /// Stateful Sequence Number: the next value per SSID.
+    next_seq: Box<[u32]>,
+    /// Direct Measurement: test packets received per SSID.
+    rx: Box<[u32]>,
+    /// Direct Measurement: replies sent per SSID.
+    tx: Box<[u32]>,
+    buckets: Box<[Bucket]>,
+}
+
+impl Default for ReflectorState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReflectorState {
+    /// Zeroed state.
+    pub fn new() -> ReflectorState {
+        ReflectorState {
+            next_seq: vec![0; 1 << 16].into_boxed_slice(),
+            rx: vec![0; 1 << 16].into_boxed_slice(),
+            tx: vec![0; 1 << 16].into_boxed_slice(),
+            buckets: vec![Bucket::default(); RATE_LIMIT_SLOTS].into_boxed_slice(),
+        }
+    }
+
+    /// Forgets everything (after a configuration change), without
+    /// allocating.
+    pub fn reset(&mut self) {
+        self.next_seq.fill(0);
+        self.rx.fill(0);
+        self.tx.fill(0);
+        self.buckets.fill(Bucket::default());
+    }
+
+    /// Takes a token from `src`'s bucket at time `now_ns`.
+    fn admit(&mut self, limit: RateLimit, src: IpAddr, now_ns: i64) -> bool {
+        let slot = (source_hash(src) as usize) & (RATE_LIMIT_SLOTS - 1);
+        let b = &mut self.buckets[slot];
+        const ONE: u128 = 1_000_000_000;
+        let full = u128::from(limit.burst) * ONE;
+        if !b.used {
+            *b = Bucket {
+                nano_tokens: full,
+                last_ns: now_ns,
+                used: true,
+            };
+        } else if now_ns > b.last_ns {
+            let elapsed = (now_ns - b.last_ns) as u128;
+            b.nano_tokens = (b.nano_tokens + elapsed * u128::from(limit.per_second)).min(full);
+            b.last_ns = now_ns;
+        }
+        if b.nano_tokens >= ONE {
+            b.nano_tokens -= ONE;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn source_hash(src: IpAddr) -> u64 {
+    let bits: u128 = match src {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    };
+    let mut x = (bits as u64) ^ ((bits >> 64) as u64).rotate_left(31);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x
+}
+
+/// What the reflector knows about a received test packet besides its
+/// payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// IP source (the Session-Sender).
+    pub src: IpAddr,
+    /// IP destination (our SID or address).
+    pub dst: IpAddr,
+    /// UDP source port.
+    pub src_port: u16,
+    /// UDP destination port.
+    pub dst_port: u16,
+    /// Hop Limit / TTL as received.
+    pub ttl: u8,
+    /// Traffic Class / TOS as received (DSCP and ECN).
+    pub traffic_class: u8,
+    /// T2: when the packet was received, Unix nanoseconds.
+    pub t2_ns: i64,
+}
+
+/// The SIDs a reply goes through before the sender (at most
+/// [`MAX_RETURN_SEGMENTS`]; stored inline, no allocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReturnPath {
+    segments: [Ipv6Addr; MAX_RETURN_SEGMENTS],
+    len: u8,
+}
+
+impl ReturnPath {
+    /// No SIDs: routed straight back to the sender.
+    pub const DIRECT: ReturnPath = ReturnPath {
+        segments: [Ipv6Addr::UNSPECIFIED; MAX_RETURN_SEGMENTS],
+        len: 0,
+    };
+
+    fn from_slice(segments: &[Ipv6Addr]) -> ReturnPath {
+        let mut p = ReturnPath::DIRECT;
+        let n = segments.len().min(MAX_RETURN_SEGMENTS);
+        p.segments[..n].copy_from_slice(&segments[..n]);
+        p.len = n as u8;
+        p
+    }
+
+    /// The SIDs in travel order.
+    pub fn segments(&self) -> &[Ipv6Addr] {
+        &self.segments[..usize::from(self.len)]
+    }
+}
+
+/// A reflected packet: the payload now holds the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reflected {
+    /// The session's SSID.
+    pub ssid: u16,
+    /// The mode the packet was handled in.
+    pub mode: Mode,
+    /// True if the SSID is a configured session.
+    pub known_session: bool,
+    /// Where the reply goes before the sender.
+    pub return_path: ReturnPath,
+    /// Traffic Class for the reply: the received DSCP, or DSCP1 of a Class
+    /// of Service TLV; ECN bits zero.
+    pub reply_traffic_class: u8,
+    /// TLVs given the U flag.
+    pub tlvs_unrecognized: u8,
+    /// TLVs given the M flag.
+    pub tlvs_malformed: u8,
+    /// TLVs given the I flag.
+    pub tlvs_integrity_failed: u8,
+}
+
+/// Why a test packet got no reply. [`Discard::name`] is the counter name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Discard {
+    /// Shorter than a Session-Sender test packet of its mode.
+    Truncated,
+    /// The source exceeded its rate limit.
+    RateLimited,
+    /// The SSID is not a configured session and unknown SSIDs are dropped.
+    UnknownSsid,
+    /// The packet HMAC of an authenticated session did not verify.
+    BadHmac,
+}
+
+impl Discard {
+    /// How many there are.
+    pub const COUNT: usize = 4;
+
+    /// Every reason, in [`Discard::index`] order.
+    pub const ALL: [Discard; Discard::COUNT] = [
+        Discard::Truncated,
+        Discard::RateLimited,
+        Discard::UnknownSsid,
+        Discard::BadHmac,
+    ];
+
+    /// Stable snake_case counter name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Discard::Truncated => "stamp_truncated",
+            Discard::RateLimited => "stamp_rate_limited",
+            Discard::UnknownSsid => "stamp_unknown_ssid",
+            Discard::BadHmac => "stamp_bad_hmac",
+        }
+    }
+
+    /// Dense index in `0..COUNT`.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Reflects the Session-Sender test packet in `payload` (the UDP data) in
+/// place; see the module documentation for what is done. `t3` is called
+/// once, after everything but the HMACs (which cover T3) is written, and
+/// returns Unix nanoseconds.
+pub fn reflect(
+    config: &ReflectorConfig,
+    state: &mut ReflectorState,
+    payload: &mut [u8],
+    rx: &Received,
+    t3: impl FnOnce() -> i64,
+) -> Result<Reflected, Discard> {
+    if payload.len() < base_len(Role::Sender, Mode::Unauthenticated) {
+        return Err(Discard::Truncated);
+    }
+    if let Some(limit) = config.rate_limit {
+        if !state.admit(limit, rx.src, rx.t2_ns) {
+            return Err(Discard::RateLimited);
+        }
+    }
+    let ssid_at = |o: usize| {
+        payload
+            .get(o..o + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    // The mode is not in the bytes: an authenticated session whose SSID
+    // sits at octet 26 and whose HMAC verifies wins over an unauthenticated
+    // session matching octets 14..16 (MBZ, so often 0, in an authenticated
+    // packet); an authenticated match whose HMAC fails is discarded unless
+    // an unauthenticated session claims the packet.
+    let authenticated = ssid_at(SSID_AUTH)
+        .filter(|_| payload.len() >= base_len(Role::Sender, Mode::Authenticated))
+        .and_then(|ssid| config.session(ssid, Mode::Authenticated))
+        .map(|(i, s)| {
+            let key = s
+                .key
+                .as_ref()
+                .expect("validated: authenticated sessions have a key");
+            (i, s, auth::verify_packet_hmac(key, payload).is_ok())
+        });
+    let unauthenticated =
+        ssid_at(SSID_UNAUTH).and_then(|ssid| config.session(ssid, Mode::Unauthenticated));
+    let session = match (authenticated, unauthenticated) {
+        (Some((i, s, true)), _) => Some((i, s)),
+        (_, Some(found)) => Some(found),
+        (Some((_, _, false)), None) => return Err(Discard::BadHmac),
+        (None, None) => None,
+    };
+    let (mode, key, return_segments) = match session {
+        Some((_, s)) => (s.mode, s.key.as_ref(), s.return_segments.as_slice()),
+        None if config.unknown_ssid == UnknownSsid::Drop => return Err(Discard::UnknownSsid),
+        None => (Mode::Unauthenticated, None, &[][..]),
+    };
+    // Per-session state is kept for configured sessions only (indexed by
+    // the session, so an unauthenticated packet reusing an authenticated
+    // session's SSID cannot disturb it); unknown SSIDs are stateless.
+    let slot = session.map(|(i, _)| i);
+
+    // (1) The sender's fields.
+    let sender = SenderPacket::new_unchecked(&payload[..], mode);
+    let sender_seq = sender.sequence();
+    let sender_ts = sender.timestamp_bits();
+    let sender_ee = sender.error_estimate_bits();
+    let ssid = sender.ssid();
+    if let Some(slot) = slot {
+        state.rx[slot] = state.rx[slot].wrapping_add(1);
+    }
+
+    // (2) The TLVs, in place.
+    let base = base_len(Role::Sender, mode);
+    let mut out = Reflected {
+        ssid,
+        mode,
+        known_session: session.is_some(),
+        return_path: ReturnPath::from_slice(return_segments),
+        // ECN bits are the path's, not to be echoed (a CE mark would be
+        // re-emitted on the reply).
+        reply_traffic_class: rx.traffic_class & !0x3,
+        tlvs_unrecognized: 0,
+        tlvs_malformed: 0,
+        tlvs_integrity_failed: 0,
+    };
+    // HMAC TLVs are verified over the TLVs as received, before any is
+    // changed in place (RFC 8972 §4.8).
+    let mut hmac_failed = [usize::MAX; 4];
+    if let Some(key) = key {
+        let mut n = 0;
+        let mut iter = TlvIter::new(&payload[base..]);
+        loop {
+            let at = base + iter.position();
+            match iter.next() {
+                Some(Ok(t)) if t.tlv_type() == tlv::HMAC && tlv::is_well_formed(&t) => {
+                    if auth::verify_hmac_tlv(key, payload, mode, at).is_err()
+                        && n < hmac_failed.len()
+                    {
+                        hmac_failed[n] = at;
+                        n += 1;
+                    }
+                }
+                Some(Ok(_)) => {}
+                _ => break,
+            }
+        }
+    }
+    let mut hmac_tlvs = [0usize; 4];
+    let mut hmac_tlv_count = 0;
+    {
+        let mut pos = base;
+        while pos < payload.len() {
+            let tlv_len = match Tlv::new_checked(&payload[pos..]) {
+                Ok(t) => t.total_len(),
+                Err(_) => {
+                    // Runs past the end: mark it (if its header is whole)
+                    // and stop parsing.
+                    if payload.len() - pos >= tlv::HEADER_LEN {
+                        let mut t = Tlv::new_unchecked(&mut payload[pos..]);
+                        t.set_flags(TlvFlags {
+                            malformed: true,
+                            ..t.flags()
+                        });
+                        out.tlvs_malformed = out.tlvs_malformed.saturating_add(1);
+                    }
+                    break;
+                }
+            };
+            let duty = tlv_duty(
+                config,
+                state,
+                slot,
+                &mut payload[..],
+                pos,
+                tlv_len,
+                rx,
+                key.is_some() && !hmac_failed.contains(&pos),
+                key.is_some(),
+                &mut out,
+            );
+            if duty == Duty::RecomputeHmac && hmac_tlv_count < hmac_tlvs.len() {
+                hmac_tlvs[hmac_tlv_count] = pos;
+                hmac_tlv_count += 1;
+            }
+            pos += tlv_len;
+        }
+    }
+
+    // (3) The reflector's fields over the sender's (see `packet`).
+    let seq = match (config.mode, slot) {
+        (ReflectorMode::Stateful, Some(slot)) => {
+            let s = state.next_seq[slot];
+            state.next_seq[slot] = s.wrapping_add(1);
+            s
+        }
+        _ => sender_seq,
+    };
+    if let Some(slot) = slot {
+        state.tx[slot] = state.tx[slot].wrapping_add(1);
+    }
+    let t2 = Timestamp::from_unix_nanos(config.timestamp_format, i128::from(rx.t2_ns));
+    {
+        let mut r = ReflectorPacket::new_unchecked(&mut payload[..], mode);
+        r.clear_mbz();
+        r.set_sender_sequence(sender_seq);
+        r.set_sender_timestamp_bits(sender_ts);
+        r.set_sender_error_estimate_bits(sender_ee);
+        r.set_sender_ttl(rx.ttl);
+        r.set_receive_timestamp_bits(t2.to_bits());
+        r.set_sequence(seq);
+        r.set_error_estimate(config.error_estimate);
+        r.set_ssid(ssid);
+        // T3, as late as possible: only the HMACs, which cover it, follow.
+        let t3 = Timestamp::from_unix_nanos(config.timestamp_format, i128::from(t3()));
+        r.set_timestamp_bits(t3.to_bits());
+    }
+    if let Some(key) = key {
+        for &at in &hmac_tlvs[..hmac_tlv_count] {
+            if let Ok(digest) = auth::packet_hmac_tlv_digest(key, payload, mode, at) {
+                let v = at + tlv::HEADER_LEN;
+                payload[v..v + HMAC_LEN].copy_from_slice(&digest);
+            }
+        }
+        if mode == Mode::Authenticated {
+            // Cannot fail: the length was checked before the HMAC was.
+            let _ = auth::set_packet_hmac(key, payload);
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Duty {
+    Done,
+    /// An HMAC TLV to recompute once the reply's Sequence Number is set.
+    RecomputeHmac,
+}
+
+/// One TLV's duty (whole TLV of `len` octets at `pos`). `hmac_ok`: this
+/// TLV, if an HMAC TLV, verified (checked beforehand over the TLVs as
+/// received); `have_key`: the session has a key.
+#[allow(clippy::too_many_arguments)]
+fn tlv_duty(
+    config: &ReflectorConfig,
+    state: &ReflectorState,
+    slot: Option<usize>,
+    payload: &mut [u8],
+    pos: usize,
+    len: usize,
+    rx: &Received,
+    hmac_ok: bool,
+    have_key: bool,
+    out: &mut Reflected,
+) -> Duty {
+    let (tlv_type, well_formed) = {
+        let t = Tlv::new_unchecked(&payload[pos..pos + len]);
+        (t.tlv_type(), tlv::is_well_formed(&t))
+    };
+    // The reflector sets each flag from its own verdict (RFC 8972 §4): the
+    // sender's bits (a sender sets U) are not kept.
+    let mut flags = TlvFlags::default();
+    let mut duty = Duty::Done;
+    if !tlv::is_known_type(tlv_type) {
+        flags.unrecognized = true;
+    } else if !well_formed {
+        flags.malformed = true;
+    } else {
+        let value = &mut payload[pos + tlv::HEADER_LEN..pos + len];
+        match tlv_type {
+            tlv::LOCATION => {
+                value[0..2].copy_from_slice(&rx.dst_port.to_be_bytes());
+                value[2..4].copy_from_slice(&rx.src_port.to_be_bytes());
+            }
+            tlv::TIMESTAMP_INFORMATION => {
+                // In: how T2 was taken; Out: how T3 was (the same clock).
+                value[0] = config.sync_source;
+                value[1] = TIMESTAMP_METHOD_SW_LOCAL;
+                value[2] = config.sync_source;
+                value[3] = TIMESTAMP_METHOD_SW_LOCAL;
+            }
+            tlv::CLASS_OF_SERVICE => {
+                // |DSCP1(6)|DSCP2(6)|ECN(2)|RP(2)|Reserved(16)|
+                let dscp1 = value[0] >> 2;
+                let word = u16::from_be_bytes([value[0], value[1]]);
+                let dscp2 = u16::from(rx.traffic_class >> 2);
+                let ecn = u16::from(rx.traffic_class & 0x3);
+                let rp = word & 0x3;
+                let word = (u16::from(dscp1) << 10) | (dscp2 << 4) | (ecn << 2) | rp;
+                value[0..2].copy_from_slice(&word.to_be_bytes());
+                out.reply_traffic_class = dscp1 << 2;
+            }
+            tlv::DIRECT_MEASUREMENT => match slot {
+                Some(slot) => {
+                    value[4..8].copy_from_slice(&state.rx[slot].to_be_bytes());
+                    // This reply included.
+                    value[8..12].copy_from_slice(&state.tx[slot].wrapping_add(1).to_be_bytes());
+                }
+                // No counters are kept for unknown sessions.
+                None => flags.unrecognized = true,
+            },
+            tlv::FOLLOW_UP_TELEMETRY => flags.unrecognized = true,
+            tlv::HMAC => {
+                if have_key {
+                    flags.integrity = !hmac_ok;
+                    duty = Duty::RecomputeHmac;
+                } else {
+                    flags.unrecognized = true;
+                }
+            }
+            tlv::DESTINATION_NODE_ADDRESS => {
+                let ours = match (rx.dst, value.len()) {
+                    (IpAddr::V6(a), 16) => value == &a.octets()[..],
+                    (IpAddr::V4(a), 4) => value == &a.octets()[..],
+                    _ => false,
+                };
+                if !ours {
+                    flags.unrecognized = true;
+                }
+            }
+            tlv::RETURN_PATH => match return_path_segments(value) {
+                Some(path) if config.honour_return_path => out.return_path = path,
+                _ => flags.unrecognized = true,
+            },
+            _ => {}
+        }
+    }
+    let mut t = Tlv::new_unchecked(&mut payload[pos..pos + len]);
+    t.set_flags(flags);
+    if flags.unrecognized {
+        out.tlvs_unrecognized = out.tlvs_unrecognized.saturating_add(1);
+    }
+    if flags.malformed {
+        out.tlvs_malformed = out.tlvs_malformed.saturating_add(1);
+    }
+    if flags.integrity {
+        out.tlvs_integrity_failed = out.tlvs_integrity_failed.saturating_add(1);
+    }
+    duty
+}
+
+/// The SRv6 Segment List of a Return Path TLV's value, if it holds exactly
+/// that one sub-TLV with 1 to [`MAX_RETURN_SEGMENTS`] SIDs.
+fn return_path_segments(value: &[u8]) -> Option<ReturnPath> {
+    let mut subs = TlvIter::new(value);
+    let sub = subs.next()?.ok()?;
+    if subs.next().is_some() || sub.tlv_type() != tlv::SUB_SRV6_SEGMENT_LIST {
+        return None;
+    }
+    let sids = sub.value();
+    let n = sids.len() / 16;
+    if n == 0 || n > MAX_RETURN_SEGMENTS || sids.len() % 16 != 0 {
+        return None;
+    }
+    let mut p = ReturnPath::DIRECT;
+    for (i, c) in sids.chunks_exact(16).enumerate() {
+        let mut o = [0u8; 16];
+        o.copy_from_slice(c);
+        p.segments[i] = Ipv6Addr::from(o);
+    }
+    p.len = n as u8;
+    Some(p)
+}
