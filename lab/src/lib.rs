@@ -32,12 +32,17 @@
 //! What it is not: a product component. srv6d itself configures nothing
 //! through this crate, and nothing here is meant to run outside tests, the
 //! demo and benchmarks. It shells out to `ip` and `sysctl` (iproute2 must be
-//! installed), needs root, and it neither injects delay nor shapes traffic.
+//! installed) and needs root. It shapes no traffic; the one exception is
+//! [`DelayStage`], a userspace wire that holds frames for a fixed time in
+//! one direction (this kernel has no netem), for tests that need a known
+//! extra delay.
 
+mod delay;
 mod lab;
 mod packet;
 mod spec;
 
+pub use crate::delay::{DelayStage, Direction, DirectionStats, DEFAULT_QUEUE_FRAMES, SPIN};
 pub use crate::lab::{in_netns, Lab, NsChild, NETNS_DIR};
 pub use crate::packet::{PacketSocket, MAX_FRAME};
 pub use crate::spec::{
