@@ -20,6 +20,8 @@
 //! * [`reflector`]: turns a received Session-Sender packet into the
 //!   Session-Reflector packet in place (stateless or stateful, U/M flags,
 //!   unknown SSIDs, per-source rate limit).
+//! * [`sender`]: the Session-Sender's test packets and the records of
+//!   the replies.
 //! * [`stats`]: per-session records, loss / duplicates / reordering,
 //!   delays, Welford mean and variance, HDR percentiles, IPDV, a bounded
 //!   record queue.
@@ -30,6 +32,7 @@ pub mod auth;
 pub mod error;
 pub mod packet;
 pub mod reflector;
+pub mod sender;
 pub mod stats;
 pub mod time;
 pub mod tlv;

@@ -1,0 +1,353 @@
+//! The Session-Sender's packet logic (RFC 8762 §4.2): builds test packets
+//! and turns the Session-Reflector's replies into [`Record`]s.
+//!
+//! What it is: [`SenderSession`], the per-session state (SSID, mode, key,
+//! next Sequence Number, timestamp format) with [`SenderSession::build`]
+//! (writes a test packet into a buffer with T1 read from a closure as late
+//! as the HMAC allows) and [`SenderSession::receive`] (checks a reply and
+//! returns its record, T4 given by the caller). No I/O, no clock, no
+//! allocation per packet; scheduling (intervals, counts, durations) and
+//! the statistics ([`crate::stats::SessionStats`]) belong to the caller.
+
+use crate::auth::{self, HmacKey};
+use crate::packet::{base_len, Mode, ReflectorPacket, Role, SenderPacket};
+use crate::stats::Record;
+use crate::time::{ErrorEstimate, Timestamp, TimestampFormat};
+
+/// Why a received datagram is not a reply of this session. [`ReplyError::name`]
+/// is the counter name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum ReplyError {
+    /// Shorter than a Session-Reflector packet of the session's mode.
+    #[error("shorter than a Session-Reflector test packet")]
+    Truncated,
+    /// Another SSID.
+    #[error("SSID of another session")]
+    OtherSession,
+    /// The HMAC of an authenticated reply does not verify.
+    #[error("HMAC does not verify")]
+    BadHmac,
+}
+
+impl ReplyError {
+    /// Stable snake_case counter name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ReplyError::Truncated => "reply_truncated",
+            ReplyError::OtherSession => "reply_other_session",
+            ReplyError::BadHmac => "reply_bad_hmac",
+        }
+    }
+}
+
+/// One Session-Sender session.
+#[derive(Debug, Clone)]
+pub struct SenderSession {
+    ssid: u16,
+    mode: Mode,
+    key: Option<HmacKey>,
+    format: TimestampFormat,
+    error_estimate: ErrorEstimate,
+    next_seq: u32,
+    /// Octets of test packet (at least the base packet): the rest is an
+    /// Extra Padding TLV, so both directions carry the same size.
+    length: usize,
+}
+
+/// A session's parameters were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SenderError {
+    /// Authenticated without a key.
+    #[error("an authenticated session needs a key")]
+    MissingKey,
+    /// Padding that is not a whole Extra Padding TLV, or too long.
+    #[error(
+        "test packet length {0}: expected the base length ({1}) or at least 4 more, at most 1400"
+    )]
+    BadLength(usize, usize),
+    /// Error Estimate multiplier 0 (RFC 4656 §4.1.2).
+    #[error("error estimate multiplier must not be 0")]
+    ZeroMultiplier,
+}
+
+/// The largest test packet [`SenderSession`] builds (UDP data).
+pub const MAX_TEST_PACKET: usize = 1400;
+
+impl SenderSession {
+    /// A session; `length` is the UDP data length of each test packet
+    /// (the base packet, or more as an Extra Padding TLV).
+    pub fn new(
+        ssid: u16,
+        mode: Mode,
+        key: Option<HmacKey>,
+        format: TimestampFormat,
+        error_estimate: ErrorEstimate,
+        length: usize,
+    ) -> Result<SenderSession, SenderError> {
+        if mode == Mode::Authenticated && key.is_none() {
+            return Err(SenderError::MissingKey);
+        }
+        let base = base_len(Role::Sender, mode);
+        if length > MAX_TEST_PACKET || (length != base && length < base + crate::tlv::HEADER_LEN) {
+            return Err(SenderError::BadLength(length, base));
+        }
+        if error_estimate.multiplier == 0 {
+            return Err(SenderError::ZeroMultiplier);
+        }
+        Ok(SenderSession {
+            ssid,
+            mode,
+            key,
+            format,
+            error_estimate: ErrorEstimate {
+                ptp: format == TimestampFormat::Ptp,
+                ..error_estimate
+            },
+            next_seq: 0,
+            length,
+        })
+    }
+
+    /// The SSID.
+    pub fn ssid(&self) -> u16 {
+        self.ssid
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// UDP data length of each test packet.
+    pub fn length(&self) -> usize {
+        self.length
+    }
+
+    /// The Sequence Number the next test packet gets.
+    pub fn next_sequence(&self) -> u32 {
+        self.next_seq
+    }
+
+    /// Writes the next test packet into `buf[..self.length()]` and returns
+    /// its Sequence Number and T1 (Unix ns, from `t1`, read after
+    /// everything but the HMAC is written). Panics if `buf` is shorter
+    /// than [`SenderSession::length`].
+    pub fn build(&mut self, buf: &mut [u8], t1: impl FnOnce() -> i64) -> (u32, i64) {
+        let buf = &mut buf[..self.length];
+        buf.fill(0);
+        let base = base_len(Role::Sender, self.mode);
+        if self.length > base {
+            // One Extra Padding TLV (RFC 8972 §4.1) fills the rest.
+            let value_len = (self.length - base - crate::tlv::HEADER_LEN) as u16;
+            buf[base] = 0;
+            buf[base + 1] = crate::tlv::EXTRA_PADDING;
+            buf[base + 2..base + 4].copy_from_slice(&value_len.to_be_bytes());
+        }
+        let seq = self.next_seq;
+        self.next_seq = seq.wrapping_add(1);
+        let mut p = SenderPacket::new_unchecked(&mut buf[..], self.mode);
+        p.set_sequence(seq);
+        p.set_error_estimate(self.error_estimate);
+        p.set_ssid(self.ssid);
+        let t1 = t1();
+        p.set_timestamp_bits(Timestamp::from_unix_nanos(self.format, i128::from(t1)).to_bits());
+        if let Some(key) = &self.key {
+            if self.mode == Mode::Authenticated {
+                // Cannot fail: the buffer holds the whole base packet.
+                let _ = auth::set_packet_hmac(key, buf);
+            }
+        }
+        (seq, t1)
+    }
+
+    /// Checks a Session-Reflector packet (the UDP data of a reply) and
+    /// returns its record. `t4_ns` is when it was received (Unix ns);
+    /// timestamps are decoded with era disambiguation around it.
+    pub fn receive(&self, payload: &[u8], t4_ns: i64) -> Result<Record, ReplyError> {
+        let r =
+            ReflectorPacket::new_checked(payload, self.mode).map_err(|_| ReplyError::Truncated)?;
+        if r.ssid() != self.ssid {
+            return Err(ReplyError::OtherSession);
+        }
+        if self.mode == Mode::Authenticated {
+            let key = self.key.as_ref().expect("checked in new");
+            auth::verify_packet_hmac(key, payload).map_err(|_| ReplyError::BadHmac)?;
+        }
+        let pivot = i128::from(t4_ns);
+        let decode = |bits: u64, ptp: bool| -> i64 {
+            let format = if ptp {
+                TimestampFormat::Ptp
+            } else {
+                TimestampFormat::Ntp
+            };
+            let ns = Timestamp::from_bits(format, bits).to_unix_nanos(pivot);
+            i64::try_from(ns).unwrap_or(if ns < 0 { i64::MIN } else { i64::MAX })
+        };
+        // T1 in our own format; T2 and T3 in the reflector's (its Z bit).
+        let reflector_ptp = r.error_estimate().ptp;
+        Ok(Record {
+            seq: r.sender_sequence(),
+            t1: decode(
+                r.sender_timestamp_bits(),
+                self.format == TimestampFormat::Ptp,
+            ),
+            t2: decode(r.receive_timestamp_bits(), reflector_ptp),
+            t3: decode(r.timestamp_bits(), reflector_ptp),
+            t4: t4_ns,
+            sender_ttl: r.sender_ttl(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reflector::{reflect, Received, ReflectorConfig, ReflectorState};
+    use std::net::{IpAddr, Ipv6Addr};
+
+    fn ee() -> ErrorEstimate {
+        ErrorEstimate {
+            synchronized: true,
+            ptp: false,
+            scale: 10,
+            multiplier: 2,
+        }
+    }
+
+    fn rx(t2: i64) -> Received {
+        Received {
+            src: IpAddr::V6(Ipv6Addr::LOCALHOST),
+            dst: IpAddr::V6(Ipv6Addr::LOCALHOST),
+            src_port: 50000,
+            dst_port: 862,
+            ttl: 61,
+            traffic_class: 0,
+            t2_ns: t2,
+        }
+    }
+
+    const T: i64 = 1_795_000_000_123_456_789;
+
+    #[test]
+    fn round_trip_through_the_reflector_gives_the_four_timestamps() {
+        for (mode, key, format, len) in [
+            (Mode::Unauthenticated, None, TimestampFormat::Ntp, 44),
+            (Mode::Unauthenticated, None, TimestampFormat::Ptp, 100),
+            (
+                Mode::Authenticated,
+                Some(HmacKey::new(b"secret")),
+                TimestampFormat::Ntp,
+                112,
+            ),
+        ] {
+            let mut s = SenderSession::new(9, mode, key.clone(), format, ee(), len).unwrap();
+            let mut buf = vec![0u8; len];
+            let (seq, t1) = s.build(&mut buf, || T);
+            assert_eq!((seq, t1, s.next_sequence()), (0, T, 1));
+            let sessions = match &key {
+                Some(k) => vec![crate::reflector::ReflectorSession {
+                    ssid: 9,
+                    mode,
+                    key: Some(k.clone()),
+                    return_segments: vec![],
+                }],
+                None => vec![],
+            };
+            let cfg = ReflectorConfig::new(
+                crate::reflector::ReflectorMode::Stateless,
+                crate::reflector::UnknownSsid::Reflect,
+                sessions,
+                TimestampFormat::Ntp,
+                ee(),
+                None,
+                false,
+            )
+            .unwrap();
+            let mut st = ReflectorState::new();
+            reflect(&cfg, &mut st, &mut buf, &rx(T + 1_000_000), || {
+                T + 1_002_000
+            })
+            .unwrap();
+            let r = s.receive(&buf, T + 3_000_000).unwrap();
+            // NTP fractions round to the nearest 2^-32 s (< 1 ns).
+            let close = |a: i64, b: i64| (a - b).abs() <= 1;
+            assert_eq!((r.seq, r.sender_ttl, r.t4), (0, 61, T + 3_000_000));
+            assert!(close(r.t1, T), "{mode:?} {format:?} t1 {}", r.t1);
+            assert!(close(r.t2, T + 1_000_000), "t2 {}", r.t2);
+            assert!(close(r.t3, T + 1_002_000), "t3 {}", r.t3);
+            // (T4 - T1) - (T3 - T2) = 3 ms - 2 µs.
+            assert!(
+                (r.round_trip() - 2_998_000).abs() <= 3,
+                "{}",
+                r.round_trip()
+            );
+        }
+    }
+
+    #[test]
+    fn padding_is_one_extra_padding_tlv_and_sequence_advances() {
+        let mut s = SenderSession::new(
+            1,
+            Mode::Unauthenticated,
+            None,
+            TimestampFormat::Ntp,
+            ee(),
+            64,
+        )
+        .unwrap();
+        let mut buf = [0xffu8; 80];
+        s.build(&mut buf, || T);
+        let tlvs: Vec<_> = crate::tlv::TlvIter::new(&buf[44..64]).collect();
+        assert_eq!(tlvs.len(), 1);
+        let t = tlvs[0].as_ref().unwrap();
+        assert_eq!((t.tlv_type(), t.length()), (crate::tlv::EXTRA_PADDING, 16));
+        assert_eq!(buf[64], 0xff, "nothing written past the length");
+        assert_eq!(s.build(&mut buf, || T).0, 1);
+    }
+
+    #[test]
+    fn replies_of_other_sessions_short_or_forged_are_refused() {
+        let key = HmacKey::new(b"k");
+        let s = SenderSession::new(
+            5,
+            Mode::Authenticated,
+            Some(key.clone()),
+            TimestampFormat::Ntp,
+            ee(),
+            112,
+        )
+        .unwrap();
+        assert_eq!(s.receive(&[0u8; 50], T), Err(ReplyError::Truncated));
+        let mut other = vec![0u8; 112];
+        other[26..28].copy_from_slice(&6u16.to_be_bytes());
+        assert_eq!(s.receive(&other, T), Err(ReplyError::OtherSession));
+        let mut forged = vec![0u8; 112];
+        forged[26..28].copy_from_slice(&5u16.to_be_bytes());
+        assert_eq!(s.receive(&forged, T), Err(ReplyError::BadHmac));
+        auth::set_packet_hmac(&key, &mut forged).unwrap();
+        assert!(s.receive(&forged, T).is_ok());
+    }
+
+    #[test]
+    fn bad_parameters_are_refused() {
+        let f = TimestampFormat::Ntp;
+        assert_eq!(
+            SenderSession::new(1, Mode::Authenticated, None, f, ee(), 112).unwrap_err(),
+            SenderError::MissingKey
+        );
+        for len in [43, 45, 47, 1401] {
+            assert!(matches!(
+                SenderSession::new(1, Mode::Unauthenticated, None, f, ee(), len),
+                Err(SenderError::BadLength(..))
+            ));
+        }
+        let zero = ErrorEstimate {
+            multiplier: 0,
+            ..ee()
+        };
+        assert_eq!(
+            SenderSession::new(1, Mode::Unauthenticated, None, f, zero, 44).unwrap_err(),
+            SenderError::ZeroMultiplier
+        );
+    }
+}
