@@ -694,6 +694,22 @@ fn a_dead_worker_is_reported_while_running() {
     assert!(!links.contains("xdp"), "XDP left attached:\n{links}");
 }
 
+/// Starts an engine on r's ports from a thread that first ran `restrict`
+/// (which takes something away from that thread only); returns the error.
+fn start_restricted(restrict: fn()) -> EngineError {
+    let lab = topology(1).build().expect("lab");
+    let fib = Arc::new(Published::new(Fib::empty()));
+    let neigh = Arc::new(Published::new(NeighborTable::new()));
+    let mut cfg = config(1, 1);
+    cfg.steering = Steering::None;
+    lab.in_ns("r", move || {
+        restrict();
+        Engine::start(cfg, fib, neigh)
+    })
+    .unwrap()
+    .expect_err("must fail with the thread restricted")
+}
+
 /// Makes `socket(AF_XDP, ...)` fail with EAFNOSUPPORT in the calling
 /// thread, as on a kernel built without CONFIG_XDP_SOCKETS (a seccomp
 /// filter; other threads are not affected).
@@ -742,18 +758,7 @@ fn without_af_xdp_the_error_says_so() {
         eprintln!("skipped: needs root");
         return;
     }
-    let lab = topology(1).build().expect("lab");
-    let fib = Arc::new(Published::new(Fib::empty()));
-    let neigh = Arc::new(Published::new(NeighborTable::new()));
-    let mut cfg = config(1, 1);
-    cfg.steering = Steering::None;
-    let err = lab
-        .in_ns("r", move || {
-            deny_af_xdp_sockets();
-            Engine::start(cfg, fib, neigh)
-        })
-        .unwrap()
-        .expect_err("must fail without AF_XDP");
+    let err = start_restricted(deny_af_xdp_sockets);
     let msg = err.to_string();
     eprintln!("{msg}");
     assert!(
@@ -863,18 +868,7 @@ fn without_capabilities_the_error_says_so() {
         eprintln!("skipped: needs root");
         return;
     }
-    let lab = topology(1).build().expect("lab");
-    let fib = Arc::new(Published::new(Fib::empty()));
-    let neigh = Arc::new(Published::new(NeighborTable::new()));
-    let mut cfg = config(1, 1);
-    cfg.steering = Steering::None;
-    let err = lab
-        .in_ns("r", move || {
-            drop_thread_capabilities();
-            Engine::start(cfg, fib, neigh)
-        })
-        .unwrap()
-        .expect_err("must fail without CAP_NET_RAW");
+    let err = start_restricted(drop_thread_capabilities);
     let msg = err.to_string();
     eprintln!("{msg}");
     assert!(matches!(err, EngineError::Permission { .. }), "{err:?}");
