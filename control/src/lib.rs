@@ -10,3 +10,4 @@
 pub mod config;
 pub mod neighbors;
 pub mod router;
+pub mod stamp_socket;

@@ -124,6 +124,156 @@ enum Command {
         #[arg(long, default_value = "info", value_name = "LEVEL")]
         log_level: String,
     },
+    /// Measure delay and loss with STAMP over kernel sockets (no router needed).
+    #[command(
+        long_about = "Measure delay and loss with STAMP (RFC 8762, RFC 8972) over plain \
+            kernel UDP sockets: works on any Linux host, with or without a running srv6d \
+            router.\n\n\
+            `send` is the Session-Sender: it sends test packets to a reflector, directly \
+            or through SRv6 SIDs (--segments), and prints loss, duplicates, reordering, \
+            the round trip, the one-way delays and the delay variation. `reflect` is the \
+            Session-Reflector: it answers test packets until SIGINT/SIGTERM. The other end \
+            may be srv6d's inline reflector (on by default on router.stamp_port, see docs/config.md) or any \
+            RFC 8762 implementation.\n\n\
+            Packets with a Segment Routing Header are dropped by Linux, even at their \
+            final destination, unless seg6 is enabled for all interfaces and the receiving \
+            one: sysctl -w net.ipv6.conf.all.seg6_enabled=1 \
+            net.ipv6.conf.IFACE.seg6_enabled=1 (on the reflector for --segments, on the \
+            sender when replies come back through SIDs).",
+        after_long_help = "EXAMPLES:\n  \
+            srv6d stamp reflect\n      \
+            Answer test packets on [::]:862 until Ctrl-C, then print the counters.\n\n  \
+            srv6d stamp send --reflector 2001:db8::2 --count 100\n      \
+            100 test packets 10 ms apart, plain IPv6; a summary table.\n\n  \
+            srv6d stamp send --reflector fc00:2::862 --segments fc00:7::e --interval 1ms --duration 10s --json\n      \
+            Through the SID fc00:7::e, 1000 packets a second for 10 s; one JSON object."
+    )]
+    Stamp {
+        #[command(subcommand)]
+        command: StampCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StampCommand {
+    /// Send test packets to a reflector and print the session's statistics.
+    #[command(
+        long_about = "Send test packets to a reflector and print the session's statistics.\n\n\
+            Packets leave every --interval against absolute deadlines (no drift), until \
+            --count packets or --duration have passed (or Ctrl-C; without either, until \
+            Ctrl-C); then replies are awaited for --wait. T1 is read just before the packet \
+            is handed to the kernel, T4 is the kernel's receive timestamp, T2 and T3 are the \
+            reflector's.\n\n\
+            The table: sent, received, lost (sent - received: includes replies that did not \
+            come back within --wait), duplicates, reordered; the round trip \
+            ((T4 - T1) - (T3 - T2)), the reflector's residence time (T3 - T2), forward \
+            (T2 - T1) and backward (T4 - T3) delays, and |IPDV| of the round trip, each as \
+            min, mean, p50, p90, p99, max and standard deviation in microseconds; the \
+            RFC 3550 jitter. Forward and backward delays are valid only with synchronised \
+            clocks: say so with --clocks-synchronized, otherwise they are printed with that \
+            caveat (their spread is still meaningful). --json prints one JSON object \
+            instead, delays in nanoseconds.\n\n\
+            Exit status: 0 the session ran (whatever the loss), 1 it could not run (no \
+            route, address not available, ...), 2 bad arguments.",
+        after_long_help = "EXAMPLES:\n  \
+            srv6d stamp send --reflector 2001:db8::2\n  \
+            srv6d stamp send --reflector fc00:2::862 --segments fc00:7::e,fc00:8::e --count 1000 --interval 1ms\n  \
+            srv6d stamp send --reflector 2001:db8::2 --key 73656372657421 --length 128 --json"
+    )]
+    Send {
+        /// The reflector's address: the test packets' final destination.
+        #[arg(long, value_name = "ADDR")]
+        reflector: std::net::Ipv6Addr,
+        /// SRv6 SIDs to visit before the reflector, in travel order (an SRH
+        /// is attached); absent: plain IPv6.
+        #[arg(long, value_delimiter = ',', value_name = "SID,...")]
+        segments: Vec<std::net::Ipv6Addr>,
+        /// Source address to send from (default: the kernel's choice).
+        #[arg(long, value_name = "ADDR")]
+        source: Option<std::net::Ipv6Addr>,
+        /// UDP source port (0: any).
+        #[arg(long, default_value_t = 0, value_name = "PORT")]
+        source_port: u16,
+        /// The reflector's UDP port.
+        #[arg(long, default_value_t = control::stamp_socket::STAMP_PORT, value_name = "PORT")]
+        port: u16,
+        /// Session-Sender Identifier (RFC 8972).
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        ssid: u16,
+        /// Time between test packets (at least 1ms), e.g. 1ms, 10ms, 1s.
+        #[arg(long, default_value = "10ms", value_parser = control::stamp_socket::parse_duration, value_name = "DURATION")]
+        interval: std::time::Duration,
+        /// Stop after this many test packets.
+        #[arg(long, conflicts_with = "duration", value_parser = clap::value_parser!(u64).range(1..), value_name = "N")]
+        count: Option<u64>,
+        /// Stop sending after this long, e.g. 10s.
+        #[arg(long, value_parser = control::stamp_socket::parse_duration, value_name = "DURATION")]
+        duration: Option<std::time::Duration>,
+        /// UDP data length of each test packet: 44 (the base packet) or
+        /// 48-1400 (an Extra Padding TLV fills the rest); authenticated
+        /// mode needs at least 112 and raises shorter lengths to it.
+        #[arg(long, default_value_t = 44, value_name = "OCTETS")]
+        length: usize,
+        /// HMAC key in hexadecimal: authenticated mode (RFC 8762 §4.4).
+        #[arg(long, value_parser = control::stamp_socket::parse_hex_key, value_name = "HEX")]
+        key: Option<stamp::auth::HmacKey>,
+        /// Format of the sender's timestamps.
+        #[arg(long, default_value = "ntp", value_parser = ["ntp", "ptp"])]
+        timestamp: String,
+        /// After the last test packet, wait this long for replies.
+        #[arg(long, default_value = "1s", value_parser = control::stamp_socket::parse_duration, value_name = "DURATION")]
+        wait: std::time::Duration,
+        /// The sender's and the reflector's clocks are synchronised (PTP,
+        /// NTP): the one-way delays are meaningful.
+        #[arg(long)]
+        clocks_synchronized: bool,
+        /// Print one JSON object (delays in nanoseconds) instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Answer STAMP test packets until SIGINT/SIGTERM, then print the counters.
+    #[command(
+        long_about = "Answer STAMP test packets until SIGINT/SIGTERM, then print the counters.\n\n\
+            Every test packet to --bind:--port is reflected (RFC 8762 §4.3, the TLVs of \
+            RFC 8972): T2 is the kernel's receive timestamp, Sender TTL the Hop Limit it \
+            arrived with; the reply goes back to the sender's address and port, from the \
+            address the test packet was sent to, with the received DSCP (or the Class of \
+            Service TLV's). Unknown SSIDs are answered unauthenticated unless \
+            --drop-unknown-ssid; --ssid declares the known ones (authenticated with --key).\n\n\
+            The counters line at exit: received=N reflected=N send_failed=N discarded: \
+            REASON=N... (stamp_truncated, stamp_rate_limited, stamp_unknown_ssid, \
+            stamp_bad_hmac).\n\n\
+            Exit status: 0 after SIGINT/SIGTERM, 1 if the socket could not be opened or \
+            failed, 2 bad arguments.",
+        after_long_help = "EXAMPLES:\n  \
+            srv6d stamp reflect\n  \
+            srv6d stamp reflect --bind fc00:2::862 --stateful --rate-limit 1000\n  \
+            srv6d stamp reflect --ssid 7 --key 73656372657421 --drop-unknown-ssid"
+    )]
+    Reflect {
+        /// Address to listen on (`::`: all of this host's).
+        #[arg(long, default_value = "::", value_name = "ADDR")]
+        bind: std::net::Ipv6Addr,
+        /// UDP port to listen on.
+        #[arg(long, default_value_t = control::stamp_socket::STAMP_PORT, value_name = "PORT")]
+        port: u16,
+        /// Stateful: replies carry the reflector's own sequence numbers per
+        /// session, so the sender can tell forward from backward loss.
+        #[arg(long)]
+        stateful: bool,
+        /// Discard test packets whose SSID is not declared with --ssid.
+        #[arg(long)]
+        drop_unknown_ssid: bool,
+        /// Known sessions' SSIDs (comma-separated or repeated).
+        #[arg(long, value_delimiter = ',', value_name = "SSID,...")]
+        ssid: Vec<u16>,
+        /// HMAC key in hexadecimal: the --ssid sessions are authenticated.
+        #[arg(long, requires = "ssid", value_parser = control::stamp_socket::parse_hex_key, value_name = "HEX")]
+        key: Option<stamp::auth::HmacKey>,
+        /// At most N replies per second per source address (burst N).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+        rate_limit: Option<u32>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -152,6 +302,7 @@ fn main() -> ExitCode {
             };
             run(&config, engine, stats_interval, &log_level)
         }
+        Command::Stamp { command } => stamp_command(command),
     }
 }
 
@@ -372,6 +523,161 @@ fn run(
         Err(e) => {
             tracing::error!("shutdown: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Set by SIGINT/SIGTERM during `srv6d stamp`.
+static STAMP_STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn stamp_on_signal(_: libc::c_int) {
+    STAMP_STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// SIGINT and SIGTERM set [`STAMP_STOP`] (no SA_RESTART: a blocked
+/// `recvmsg` returns at once).
+fn stamp_signals() -> std::io::Result<()> {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic (async-signal-safe);
+        // `sa` is fully initialised before sigaction reads it.
+        let rc = unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = stamp_on_signal as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+fn stamp_command(command: StampCommand) -> ExitCode {
+    use control::stamp_socket as ss;
+    if let Err(e) = stamp_signals() {
+        eprintln!("srv6d stamp: cannot install signal handlers: {e}");
+        return ExitCode::FAILURE;
+    }
+    let exit_for = |what: &str, e: ss::StampSocketError| {
+        eprintln!("srv6d stamp {what}: {e}");
+        if e.is_bad_option() {
+            ExitCode::from(EXIT_INVALID)
+        } else {
+            ExitCode::FAILURE
+        }
+    };
+    match command {
+        StampCommand::Send {
+            reflector,
+            segments,
+            source,
+            source_port,
+            port,
+            ssid,
+            interval,
+            count,
+            duration,
+            length,
+            key,
+            timestamp,
+            wait,
+            clocks_synchronized,
+            json,
+        } => {
+            let opts = ss::SenderOptions {
+                reflector,
+                segments,
+                source,
+                source_port,
+                reflector_port: port,
+                ssid,
+                interval,
+                count,
+                duration,
+                length,
+                key,
+                timestamp_format: if timestamp == "ptp" {
+                    stamp::time::TimestampFormat::Ptp
+                } else {
+                    stamp::time::TimestampFormat::Ntp
+                },
+                wait,
+                clocks_synchronized,
+            };
+            match ss::run_sender(&opts, &STAMP_STOP) {
+                Ok(report) => {
+                    if json {
+                        println!("{}", ss::json(&report));
+                    } else {
+                        print!("{}", ss::table(&report));
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => exit_for("send", e),
+            }
+        }
+        StampCommand::Reflect {
+            bind,
+            port,
+            stateful,
+            drop_unknown_ssid,
+            ssid,
+            key,
+            rate_limit,
+        } => {
+            use stamp::reflector::{
+                RateLimit, ReflectorConfig, ReflectorMode, ReflectorSession, UnknownSsid,
+            };
+            let sessions = ssid
+                .iter()
+                .map(|&ssid| ReflectorSession {
+                    ssid,
+                    mode: if key.is_some() {
+                        stamp::packet::Mode::Authenticated
+                    } else {
+                        stamp::packet::Mode::Unauthenticated
+                    },
+                    key: key.clone(),
+                    return_segments: Vec::new(),
+                })
+                .collect();
+            let defaults = ReflectorConfig::default();
+            let config = match ReflectorConfig::new(
+                if stateful {
+                    ReflectorMode::Stateful
+                } else {
+                    ReflectorMode::Stateless
+                },
+                if drop_unknown_ssid {
+                    UnknownSsid::Drop
+                } else {
+                    UnknownSsid::Reflect
+                },
+                sessions,
+                defaults.timestamp_format(),
+                defaults.error_estimate(),
+                rate_limit.map(|n| RateLimit {
+                    per_second: n,
+                    burst: n,
+                }),
+                false,
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("srv6d stamp reflect: --ssid/--key/--rate-limit: {e}");
+                    return ExitCode::from(EXIT_INVALID);
+                }
+            };
+            let opts = ss::ReflectorOptions { bind, port, config };
+            let counters = ss::ReflectorCounters::new();
+            eprintln!("srv6d stamp reflect: starting on [{bind}]:{port} (SIGINT/SIGTERM to stop)");
+            let outcome = ss::run_reflector(&opts, &STAMP_STOP, &counters);
+            println!("{}", counters.line());
+            match outcome {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => exit_for("reflect", e),
+            }
         }
     }
 }
