@@ -885,3 +885,102 @@ fn a_rejected_file_builds_nothing() {
     assert_eq!(errs(&text), errs(&text));
     assert!(config::load_str(&text, "t.toml").is_err());
 }
+
+#[test]
+fn stamp_reflector_settings_and_sessions() {
+    let router = |extra: &str| {
+        BASE.replace(
+            "source = \"fc00:0:1::1\"",
+            &format!("source = \"fc00:0:1::1\"\n{extra}"),
+        )
+    };
+    // Defaults: stateless, unknown SSIDs reflected, no rate limit, no
+    // sessions.
+    let c = ok(BASE);
+    let r = c
+        .fib
+        .stamp_reflector()
+        .expect("the reflector is on by default");
+    assert_eq!(r.port, 862);
+    assert_eq!(r.config.mode(), stamp::reflector::ReflectorMode::Stateless);
+    assert_eq!(
+        r.config.unknown_ssid(),
+        stamp::reflector::UnknownSsid::Reflect
+    );
+    assert_eq!(r.config.rate_limit(), None);
+    assert!(r.config.sessions().is_empty());
+
+    let c = ok(&router(
+        "stamp_mode = \"stateful\"\nstamp_unknown_ssid = \"drop\"\nstamp_rate_limit = 50",
+    ));
+    let r = c.fib.stamp_reflector().unwrap();
+    assert_eq!(r.config.mode(), stamp::reflector::ReflectorMode::Stateful);
+    assert_eq!(r.config.unknown_ssid(), stamp::reflector::UnknownSsid::Drop);
+    assert_eq!(r.config.rate_limit().map(|l| l.per_second), Some(50));
+    expect(
+        &router("stamp_mode = \"chatty\""),
+        "router.stamp_mode",
+        &["chatty"],
+    );
+    expect(
+        &router("stamp_rate_limit = 0"),
+        "router.stamp_rate_limit",
+        &["0 is out of range", "replies per second per source"],
+    );
+
+    let sessions = with(
+        "[[stamp_session]]\nssid = 7\nkey = \"00ff\"\nreturn_segments = [\"fc00:0:9::e\"]\n\n\
+         [[stamp_session]]\nssid = 8\n",
+    );
+    let c = ok(&sessions);
+    let list = c.fib.stamp_reflector().unwrap().config.sessions();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].ssid, 7);
+    assert_eq!(list[0].mode, stamp::packet::Mode::Authenticated);
+    assert_eq!(
+        list[0].key.as_ref().map(|k| k.as_bytes().to_vec()),
+        Some(vec![0, 0xff])
+    );
+    assert_eq!(
+        list[0].return_segments,
+        vec!["fc00:0:9::e".parse::<std::net::Ipv6Addr>().unwrap()]
+    );
+    assert_eq!(
+        (list[1].ssid, list[1].mode),
+        (8, stamp::packet::Mode::Unauthenticated)
+    );
+
+    let bad = with(
+        "[[stamp_session]]\nssid = 7\n\n[[stamp_session]]\nssid = 7\nkey = \"abc\"\n\
+         return_segments = [\"::1\"]\n\n[[stamp_session]]\nssid = -1\n",
+    );
+    let e = expect(
+        &bad,
+        "stamp_session[1].ssid",
+        &["duplicate STAMP session SSID 7"],
+    );
+    assert_eq!(e.line, Some(line_of(&bad, "ssid = 7", appended() + 3)));
+    expect(&bad, "stamp_session[1].key", &["\"abc\"", "hex digits"]);
+    expect(
+        &bad,
+        "stamp_session[1].return_segments[0]",
+        &["::1 is a loopback address", "return SID"],
+    );
+    expect(
+        &bad,
+        "stamp_session[2].ssid",
+        &["-1 is out of range", "0 to 65535"],
+    );
+    let too_long = format!(
+        "[[stamp_session]]\nssid = 1\nreturn_segments = [{}]\n",
+        (1..=16)
+            .map(|i| format!("\"fc00::{i}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    expect(
+        &with(&too_long),
+        "stamp_session[0].return_segments",
+        &["at most 15"],
+    );
+}

@@ -58,8 +58,11 @@ port = "wan0"
 "#;
 
 fn topology() -> Lab {
-    Topology::new()
-        .prefix("s6sdly")
+    topology_with(Topology::new())
+}
+
+fn topology_with(t: Topology) -> Lab {
+    t.prefix("s6sdly")
         .namespaces(&["e1", "t", "wire", "e2"])
         .link(("e1", "eth0"), ("t", "eth0"))
         .link(("t", "eth1"), ("wire", "w0"))
@@ -88,13 +91,19 @@ fn median(report: &SenderReport, f: impl Fn(&stamp::stats::Record) -> i64) -> i6
 }
 
 fn measure(lab: &Lab) -> SenderReport {
+    measure_with(lab, None, 200)
+}
+
+fn measure_with(lab: &Lab, key: Option<stamp::auth::HmacKey>, count: u64) -> SenderReport {
     let opts = SenderOptions {
         reflector: "fc00:e2::862".parse::<Ipv6Addr>().unwrap(),
         segments: vec!["fc00:7::e".parse().unwrap()],
         source: Some("fc00:1::1".parse().unwrap()),
         ssid: 77,
         interval: Duration::from_millis(5),
-        count: Some(200),
+        count: Some(count),
+        length: if key.is_some() { 112 } else { 44 },
+        key,
         wait: Duration::from_millis(500),
         clocks_synchronized: true,
         ..SenderOptions::default()
@@ -197,5 +206,100 @@ fn delay_added_on_the_direct_path_shows_in_d_d_and_the_round_trip_only() {
     );
     assert_eq!(stopped.counter("reflected"), 400, "{}", stopped.counters);
     assert!(stopped.clean(), "{}", stopped.log);
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// An authenticated session configured in the file, with a return SID list:
+/// the replies carry a valid HMAC (the sender verifies it) and come back
+/// through t's End with an SRH whose final segment is e1.
+#[test]
+fn configured_authenticated_session_replies_along_its_return_sid_list() {
+    if !lab::require_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let _lock = RunLock::acquire().expect("run lock");
+    // e1 receives replies that carry an SRH (Segments Left 0): Linux
+    // delivers them only with seg6 enabled.
+    let lab = topology_with(
+        Topology::new()
+            .sysctl("e1", "net.ipv6.conf.all.seg6_enabled", "1")
+            .sysctl("e1", "net.ipv6.conf.eth0.seg6_enabled", "1"),
+    );
+    lab.exec_ok("e1", ["ethtool", "-K", "eth0", "tx", "off"])
+        .expect("ethtool tx off");
+    let _stage = DelayStage::start(&lab, "wire", "w0", "w1", Duration::ZERO, Duration::ZERO)
+        .expect("start the delay stage");
+    for (ns, dst) in [("e1", "fc00:1::2"), ("e2", "fc00:2::1"), ("t", "fc00:2::2")] {
+        let ok = (0..5).any(|_| {
+            lab.exec(ns, ["ping", "-6", "-c", "1", "-W", "1", dst])
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        });
+        assert!(ok, "{ns} cannot reach {dst}");
+    }
+    const KEY: &str = "000102030405060708090a0b0c0d0e0f";
+    let config = format!(
+        "{CONFIG}
+[[route]]
+vrf = \"underlay\"
+prefix = \"fc00:7::/64\"
+nexthop = \"fc00:2::1\"
+port = \"wan0\"
+
+[[stamp_session]]
+ssid = 77
+key = \"{KEY}\"
+return_segments = [\"fc00:7::e\"]
+"
+    );
+    let dir = std::env::temp_dir().join(format!("srv6d-stampauth-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("e2.toml");
+    fs::write(&cfg, config).unwrap();
+    let srv6d = Srv6d::start(
+        &lab,
+        "e2",
+        std::path::Path::new(SRV6D),
+        &cfg,
+        dir.join("srv6d.log"),
+    )
+    .expect("start srv6d on e2");
+    let capture = lab.packet_socket("e1", "eth0").expect("capture on e1");
+    let key_bytes: Vec<u8> = (0..16).collect();
+    let report = measure_with(&lab, Some(stamp::auth::HmacKey::new(&key_bytes)), 50);
+    // One reply as it arrived at e1: IPv6 from the reflecting SID, with an
+    // SRH [e1 (final), fc00:7::e] and Segments Left 0 (t's End ran).
+    let reply = capture.recv_matching(Duration::from_millis(10), |f| {
+        f.len() > 14 + 40 + 8 && f[12..14] == [0x86, 0xdd] && f[14 + 6] == 43
+    });
+    let stopped = srv6d.stop().expect("stop srv6d");
+    let s = &report.summary;
+    assert_eq!(
+        (s.sent, s.received, s.lost),
+        (50, 50, 0),
+        "{s:?} {:?}\nsrv6d: {}",
+        report.reply_errors,
+        stopped.counters
+    );
+    assert_eq!(stopped.counter("reflected"), 50, "{}", stopped.counters);
+    let reply = reply.expect("no reply with an SRH captured on e1");
+    let ip = &reply[14..];
+    let srh = &ip[40..];
+    let e1: Ipv6Addr = "fc00:1::1".parse().unwrap();
+    let t_end: Ipv6Addr = "fc00:7::e".parse().unwrap();
+    let seg =
+        |i: usize| Ipv6Addr::from(<[u8; 16]>::try_from(&srh[8 + 16 * i..8 + 16 * i + 16]).unwrap());
+    assert_eq!(
+        &ip[8..24],
+        &"fc00:e2::862".parse::<Ipv6Addr>().unwrap().octets()[..]
+    );
+    assert_eq!(&ip[24..40], &e1.octets()[..], "delivered to e1");
+    assert_eq!(
+        (srh[2], srh[3], srh[4]),
+        (4, 0, 1),
+        "type 4, SL 0, last entry 1"
+    );
+    assert_eq!((seg(0), seg(1)), (e1, t_end));
     let _ = fs::remove_dir_all(&dir);
 }

@@ -61,7 +61,7 @@ pub enum ErrorKind {
     Syntax(String),
     /// A top-level table or key that is not part of the format.
     #[error(
-        "unknown section; expected one of [[port]], [[vrf]], [router], [[sid]], [[policy]], [[route]]"
+        "unknown section; expected one of [[port]], [[vrf]], [router], [[sid]], [[policy]], [[route]], [[stamp_session]]"
     )]
     UnknownSection,
     /// A section written in the wrong form (`[port]` for `[[port]]`).

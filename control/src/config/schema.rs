@@ -32,6 +32,23 @@ pub struct ConfigFile {
     /// `[[route]]`: routes of the underlay and of the VRFs.
     #[serde(default)]
     pub route: Vec<RouteEntry>,
+    /// `[[stamp_session]]`: sessions the inline STAMP reflector knows.
+    #[serde(default)]
+    pub stamp_session: Vec<StampSessionEntry>,
+}
+
+/// `[[stamp_session]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StampSessionEntry {
+    /// The Session-Sender Identifier, 0..=65535.
+    pub ssid: i64,
+    /// HMAC-SHA-256 key in hex: the session is authenticated (RFC 8762
+    /// §4.4) and HMAC TLVs are verified with it.
+    pub key: Option<String>,
+    /// SIDs the replies visit before the sender, in travel order.
+    #[serde(default)]
+    pub return_segments: Vec<String>,
 }
 
 /// `[[port]]`

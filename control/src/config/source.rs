@@ -22,7 +22,8 @@ use toml::Spanned;
 
 use super::error::{ConfigError, ErrorKind};
 use super::schema::{
-    ConfigFile, PolicyEntry, PortEntry, RouteEntry, RouterEntry, SidEntry, VrfEntry,
+    ConfigFile, PolicyEntry, PortEntry, RouteEntry, RouterEntry, SidEntry, StampSessionEntry,
+    VrfEntry,
 };
 
 /// A table whose values remember their byte span.
@@ -132,6 +133,7 @@ pub(crate) struct Sections {
     pub sid: Vec<Entry<SidEntry>>,
     pub policy: Vec<Entry<PolicyEntry>>,
     pub route: Vec<Entry<RouteEntry>>,
+    pub stamp_session: Vec<Entry<StampSessionEntry>>,
     pub broken: Broken,
 }
 
@@ -149,6 +151,8 @@ struct SpannedFile {
     policy: Vec<Spanned<SpannedTable>>,
     #[serde(default)]
     route: Vec<Spanned<SpannedTable>>,
+    #[serde(default)]
+    stamp_session: Vec<Spanned<SpannedTable>>,
 }
 
 const TABLE_SECTION: &str = "router";
@@ -160,6 +164,7 @@ fn section_shape(name: &str) -> &'static str {
         "sid" => "an array of tables, written [[sid]]",
         "policy" => "an array of tables, written [[policy]]",
         "route" => "an array of tables, written [[route]]",
+        "stamp_session" => "an array of tables, written [[stamp_session]]",
         _ => "a table, written [router]",
     }
 }
@@ -284,6 +289,7 @@ pub(crate) fn parse(
     section!(sid);
     section!(policy);
     section!(route);
+    section!(stamp_session);
     if let Some(router) = &file.router {
         match typed(src, "router", router, errors) {
             Some(e) => s.router = Some(e),
@@ -509,7 +515,15 @@ mod tests {
     fn struct_fields_are_the_schema_keys() {
         assert_eq!(
             struct_fields::<ConfigFile>(),
-            &["port", "vrf", "router", "sid", "policy", "route"]
+            &[
+                "port",
+                "vrf",
+                "router",
+                "sid",
+                "policy",
+                "route",
+                "stamp_session"
+            ]
         );
         assert_eq!(struct_fields::<VrfEntry>(), &["name", "id"]);
     }

@@ -87,6 +87,37 @@ impl fmt::Display for Summary<'_> {
         writeln!(f, "\nrouter:")?;
         writeln!(f, "  encapsulation source  {}", c.source)?;
         writeln!(f, "  STAMP port            {}", c.stamp_port)?;
+        if let Some(r) = c.fib.stamp_reflector() {
+            let cfg = &r.config;
+            writeln!(
+                f,
+                "  STAMP reflector       {:?}, unknown SSIDs: {:?}, rate limit: {}",
+                cfg.mode(),
+                cfg.unknown_ssid(),
+                cfg.rate_limit().map_or("none".to_string(), |l| format!(
+                    "{}/s per source",
+                    l.per_second
+                ))
+            )?;
+            for session in cfg.sessions() {
+                let path: Vec<String> = session
+                    .return_segments
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect();
+                writeln!(
+                    f,
+                    "  STAMP session         SSID {} {:?}, replies {}",
+                    session.ssid,
+                    session.mode,
+                    if path.is_empty() {
+                        "straight back".to_string()
+                    } else {
+                        format!("via {}", path.join(", "))
+                    }
+                )?;
+            }
+        }
 
         writeln!(f, "\nSIDs ({}):", c.sids.len())?;
         for s in &c.sids {

@@ -19,7 +19,7 @@ use dataplane::fib::{
 use super::error::{ConfigError, ConfigErrors, ErrorKind};
 use super::schema::{
     BehaviorName, FlowLabel, PolicyMode, PortRole, RouteEntry, RouterEntry, StampMode,
-    StampUnknownSsid,
+    StampSessionEntry, StampUnknownSsid,
 };
 use super::source::{self, At, Entry, Sections, Source};
 use super::{
@@ -159,6 +159,17 @@ fn not_neighbour(a: &IpAddr) -> Option<&'static str> {
 }
 
 /// A unicast IPv6 address usable as `usage`.
+/// An HMAC key written in hex: 1 to 64 octets.
+fn parse_hex_key(hex: &str) -> Option<Vec<u8>> {
+    if hex.is_empty() || hex.len() % 2 != 0 || hex.len() > 128 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 fn parse_unicast_v6(value: &str, usage: &'static str) -> Result<Ipv6Addr, ErrorKind> {
     let addr: Ipv6Addr = value.parse().map_err(|_| ErrorKind::BadValue {
         value: value.to_string(),
@@ -622,6 +633,100 @@ impl Checker<'_, '_> {
         None
     }
 
+    /// `[[stamp_session]]`: distinct SSIDs, hex keys, unicast return SIDs
+    /// (at most the reflector's maximum). Everything `ReflectorConfig::new`
+    /// would refuse is reported here, with its line.
+    fn stamp_sessions(&mut self, s: &Sections) -> Option<Vec<stamp::reflector::ReflectorSession>> {
+        use stamp::reflector::{ReflectorSession, MAX_RETURN_SEGMENTS};
+        let mut sessions = Vec::new();
+        let mut seen = HashMap::new();
+        let mut ok = true;
+        for e in &s.stamp_session {
+            let StampSessionEntry {
+                ssid,
+                key,
+                return_segments,
+            } = &e.value;
+            let ssid = match u16::try_from(*ssid) {
+                Ok(v) => {
+                    if !self.first(
+                        &mut seen,
+                        v,
+                        e.key("ssid"),
+                        "STAMP session SSID",
+                        v.to_string(),
+                    ) {
+                        ok = false;
+                    }
+                    Some(v)
+                }
+                Err(_) => {
+                    self.error(
+                        e.key("ssid"),
+                        ErrorKind::OutOfRange {
+                            value: *ssid,
+                            expected: "an SSID, 0 to 65535".to_string(),
+                        },
+                    );
+                    None
+                }
+            };
+            let key = match key {
+                None => Some(None),
+                Some(hex) => match parse_hex_key(hex) {
+                    Some(bytes) => Some(Some(stamp::auth::HmacKey::new(&bytes))),
+                    None => {
+                        self.error(
+                            e.key("key"),
+                            ErrorKind::BadValue {
+                                value: hex.clone(),
+                                expected: "an HMAC key as 2 to 128 hex digits (1 to 64 octets), \
+                                           such as \"00112233445566778899aabbccddeeff\""
+                                    .to_string(),
+                            },
+                        );
+                        None
+                    }
+                },
+            };
+            let mut segments = Vec::new();
+            let mut segments_ok = true;
+            for (i, sid) in return_segments.iter().enumerate() {
+                match parse_unicast_v6(sid, "a return SID") {
+                    Ok(a) => segments.push(a),
+                    Err(kind) => {
+                        self.error(e.item("return_segments", i), kind);
+                        segments_ok = false;
+                    }
+                }
+            }
+            if segments.len() > MAX_RETURN_SEGMENTS {
+                self.error(
+                    e.key("return_segments"),
+                    ErrorKind::BadValue {
+                        value: format!("{} SIDs", segments.len()),
+                        expected: format!("at most {MAX_RETURN_SEGMENTS} return SIDs"),
+                    },
+                );
+                segments_ok = false;
+            }
+            match (ssid, key) {
+                (Some(ssid), Some(key)) if segments_ok => sessions.push(ReflectorSession {
+                    ssid,
+                    mode: if key.is_some() {
+                        stamp::packet::Mode::Authenticated
+                    } else {
+                        stamp::packet::Mode::Unauthenticated
+                    },
+                    key,
+                    return_segments: segments,
+                }),
+                _ => ok = false,
+            }
+        }
+        ok.then_some(sessions)
+    }
+
     fn router(&mut self, s: &Sections) -> Option<Router> {
         let Some(e) = &s.router else {
             if !s.broken.router {
@@ -706,6 +811,7 @@ impl Checker<'_, '_> {
                 }
             },
         };
+        let sessions = self.stamp_sessions(s);
         let stamp = stamp::reflector::ReflectorConfig::new(
             match stamp_mode {
                 StampMode::Stateless => stamp::reflector::ReflectorMode::Stateless,
@@ -715,13 +821,13 @@ impl Checker<'_, '_> {
                 StampUnknownSsid::Reflect => stamp::reflector::UnknownSsid::Reflect,
                 StampUnknownSsid::Drop => stamp::reflector::UnknownSsid::Drop,
             },
-            Vec::new(),
+            sessions?,
             stamp::time::TimestampFormat::Ntp,
             stamp::reflector::ReflectorConfig::default().error_estimate(),
             rate_limit?,
             false,
         )
-        .expect("no sessions and a non-zero rate limit are always valid");
+        .expect("sessions and the rate limit were checked above");
         Some(Router {
             source: source?,
             addresses: owned,
