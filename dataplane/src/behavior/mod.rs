@@ -511,17 +511,13 @@ pub fn route_originated(fib: &Fib, pkt: &mut Packet<'_>) -> Verdict {
         return Verdict::Drop(DropReason::InconsistentSnapshot);
     };
     match table.lookup_v6(dst) {
-        Some(RouteAction::Forward(adj)) => {
-            let next_hop = match adj.next_hop {
-                NextHop::V6(a) => a,
-                NextHop::Direct => dst,
-                NextHop::V4(_) => return Verdict::Drop(DropReason::NextHopFamilyMismatch),
-            };
-            Verdict::Forward {
+        Some(RouteAction::Forward(adj)) => match next_hop_v6(adj, dst) {
+            Ok(next_hop) => Verdict::Forward {
                 port: adj.port,
                 next_hop: IpAddr::V6(next_hop),
-            }
-        }
+            },
+            Err(reason) => Verdict::Drop(reason),
+        },
         action => apply_route(fib, action, pkt, true, 1),
     }
 }
@@ -573,6 +569,16 @@ fn local(pkt: &mut Packet<'_>) -> Verdict {
     Verdict::Local
 }
 
+/// The IPv6 next hop of `adj` for a packet to `dst` (on-link: `dst`).
+#[inline]
+fn next_hop_v6(adj: Adjacency, dst: Ipv6Addr) -> Result<Ipv6Addr, DropReason> {
+    match adj.next_hop {
+        NextHop::V6(a) => Ok(a),
+        NextHop::Direct => Ok(dst),
+        NextHop::V4(_) => Err(DropReason::NextHopFamilyMismatch),
+    }
+}
+
 /// Sends an IPv6 packet to an adjacency: Hop Limit check and decrement.
 #[inline]
 fn forward_v6(pkt: &mut Packet<'_>, adj: Adjacency) -> Verdict {
@@ -581,10 +587,9 @@ fn forward_v6(pkt: &mut Packet<'_>, adj: Adjacency) -> Verdict {
     if hop_limit <= 1 {
         return Verdict::Drop(DropReason::HopLimitExceeded);
     }
-    let next_hop = match adj.next_hop {
-        NextHop::V6(a) => a,
-        NextHop::Direct => ip.dst_addr(),
-        NextHop::V4(_) => return Verdict::Drop(DropReason::NextHopFamilyMismatch),
+    let next_hop = match next_hop_v6(adj, ip.dst_addr()) {
+        Ok(a) => a,
+        Err(reason) => return Verdict::Drop(reason),
     };
     ip.set_hop_limit(hop_limit - 1);
     Verdict::Forward {
