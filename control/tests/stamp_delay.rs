@@ -166,10 +166,20 @@ fn delay_added_on_the_direct_path_shows_in_d_d_and_the_round_trip_only() {
             "{what}: {s:?}\nsrv6d: {}",
             stopped.counters
         );
+        // T3 - T2 is the reflector's residence time: two clock reads, so
+        // positive for every packet. "Small" is judged on the median: on a
+        // shared machine the worker can be preempted between T2 and T3 for
+        // a millisecond or more now and then, which is real residence time
+        // that the reply must report, not an error.
+        let residence = median(r, |x| x.reflector_residence());
+        assert!(
+            residence < 1_000_000,
+            "{what}: median T3 - T2 = {residence} ns"
+        );
         for rec in &r.records {
             let residence = rec.reflector_residence();
             assert!(
-                residence > 0 && residence < 1_000_000,
+                residence > 0,
                 "{what}: T3 - T2 = {residence} ns for seq {}",
                 rec.seq
             );
