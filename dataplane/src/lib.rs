@@ -25,4 +25,5 @@ pub mod behavior;
 pub mod engine;
 pub mod fib;
 pub mod neighbor;
+pub mod stamp_sender;
 pub mod wire;

@@ -10,7 +10,8 @@
 use std::net::Ipv6Addr;
 
 use dataplane::behavior::local::{
-    local_udp, reply_header_len, reply_in_place, LocalUdp, MAX_RETURN_SEGMENTS, REPLY_HOP_LIMIT,
+    local_udp, originate_udp, originated_header_len, reply_header_len, reply_in_place, LocalUdp,
+    MAX_ORIGINATED_SEGMENTS, MAX_RETURN_SEGMENTS, REPLY_HOP_LIMIT,
 };
 use dataplane::behavior::{DropReason, Packet};
 use dataplane::wire::ipv6::{Ipv6Packet, Ipv6Repr};
@@ -273,6 +274,79 @@ fn reply_errors_change_nothing() {
     let r = reply_in_place(&mut pkt, &udp, &[RETURN_1, RETURN_2, RETURN_1], 0);
     assert_eq!(r, Err(DropReason::NoHeadroom));
     assert_eq!(pkt.data(), &frame[..]);
+}
+
+/// A test packet the router originates along `segments`: the IPv6 header
+/// goes to the first segment, the SRH lists the rest in RFC 8754 order, and
+/// after the last End (destination rewritten to Segment List[0], Segments
+/// Left 0) the reflector finds a datagram whose checksum is valid.
+#[test]
+fn originated_datagrams_follow_their_sid_list() {
+    for segments in [
+        vec![REFLECTOR_SID],
+        vec![TRANSIT, REFLECTOR_SID],
+        vec![TRANSIT, RETURN_1, RETURN_2, REFLECTOR_SID],
+        vec![TRANSIT; MAX_ORIGINATED_SEGMENTS],
+    ] {
+        let payload: Vec<u8> = (0..44u8).collect();
+        let hl = originated_header_len(segments.len());
+        let mut out = vec![0u8; 600];
+        out[hl + 8..hl + 8 + 44].copy_from_slice(&payload);
+        let len = originate_udp(&mut out, SENDER, &segments, (50862, 862), 0x20, 255, 44).unwrap();
+        assert_eq!(len, hl + 8 + 44);
+        let out = &mut out[..len];
+        let ip = Ipv6Packet::new_checked(&out[..]).unwrap();
+        assert_eq!(ip.src_addr(), SENDER);
+        assert_eq!(ip.dst_addr(), segments[0]);
+        assert_eq!((ip.hop_limit(), ip.traffic_class()), (255, 0x20));
+        assert_eq!(usize::from(ip.payload_len()) + 40, len);
+        let last = *segments.last().unwrap();
+        if segments.len() == 1 {
+            assert_eq!(hl, 40);
+            assert_eq!(ip.next_header(), IpProtocol::UDP);
+        } else {
+            assert_eq!(ip.next_header(), IpProtocol::IPV6_ROUTE);
+            let srh = SrhRepr::parse(&Srh::new_checked(&out[40..hl]).unwrap()).unwrap();
+            let mut travel = srh.segments.clone();
+            travel.reverse();
+            assert_eq!(travel, segments);
+            assert_eq!(usize::from(srh.segments_left), segments.len() - 1);
+            assert_eq!(srh.last_entry, srh.segments_left);
+            assert_eq!(srh.next_header, IpProtocol::UDP);
+            // The last End: Segments Left 0, destination Segment List[0].
+            out[40 + 3] = 0;
+            out[24..40].copy_from_slice(&last.octets());
+        }
+        let u = UdpPacket::new_checked(&out[hl..]).unwrap();
+        assert_eq!((u.src_port(), u.dst_port()), (50862, 862));
+        assert_eq!(usize::from(u.len()), 8 + 44);
+        assert_eq!(u.payload(), &payload[..]);
+        let found = found(out);
+        assert_eq!((found.src, found.dst), (SENDER, last));
+        assert_eq!(found.payload_len(), 44);
+    }
+}
+
+#[test]
+fn originate_refuses_what_it_cannot_write() {
+    let mut out = vec![0u8; 600];
+    let too_many = vec![TRANSIT; MAX_ORIGINATED_SEGMENTS + 1];
+    for (segments, room, want) in [
+        (&[][..], 600, DropReason::PacketTooBig),
+        (&too_many[..], 600, DropReason::PacketTooBig),
+        (
+            &[TRANSIT, REFLECTOR_SID][..],
+            40 + 40 + 8 + 43,
+            DropReason::NoHeadroom,
+        ),
+    ] {
+        let before = out.clone();
+        let r = originate_udp(&mut out[..room], SENDER, segments, (1, 862), 0, 255, 44);
+        assert_eq!(r, Err(want));
+        assert_eq!(out, before, "nothing written");
+    }
+    let r = originate_udp(&mut out, SENDER, &[REFLECTOR_SID], (1, 862), 0, 255, 65536);
+    assert_eq!(r, Err(DropReason::PacketTooBig));
 }
 
 mod props {

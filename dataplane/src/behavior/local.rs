@@ -164,30 +164,60 @@ pub fn reply_in_place(
     debug_assert!(grown, "headroom checked above");
 
     let sender = udp.src;
-    let first_hop = return_segments.first().copied().unwrap_or(sender);
     let data = pkt.data_mut();
     let (head, datagram) = data.split_at_mut(header_len);
+    emit_headers(
+        head,
+        udp.dst,
+        return_segments,
+        sender,
+        payload_len,
+        REPLY_HOP_LIMIT,
+        traffic_class,
+    );
+    let mut u = UdpPacket::new_unchecked(datagram);
+    let (src_port, dst_port) = (u.src_port(), u.dst_port());
+    u.set_src_port(dst_port);
+    u.set_dst_port(src_port);
+    u.fill_checksum_v6(udp.dst, sender);
+    Ok(())
+}
+
+/// Writes into `head` (exactly [`reply_header_len`]`(via.len())` octets) an
+/// IPv6 header from `src` and, when `via` is not empty, an SRH: the packet
+/// visits `via` in order and ends at `final_dst` (Segment List[0]); its
+/// Destination Address is the first segment and Segments Left names it
+/// (RFC 8754 §2, §4.1). The upper layer is UDP; `payload_len` is the IPv6
+/// Payload Length.
+fn emit_headers(
+    head: &mut [u8],
+    src: Ipv6Addr,
+    via: &[Ipv6Addr],
+    final_dst: Ipv6Addr,
+    payload_len: u16,
+    hop_limit: u8,
+    traffic_class: u8,
+) {
     Ipv6Repr {
-        src: udp.dst,
-        dst: first_hop,
-        next_header: if return_segments.is_empty() {
+        src,
+        dst: via.first().copied().unwrap_or(final_dst),
+        next_header: if via.is_empty() {
             IpProtocol::UDP
         } else {
             IpProtocol::IPV6_ROUTE
         },
         payload_len,
-        hop_limit: REPLY_HOP_LIMIT,
+        hop_limit,
         traffic_class,
         flow_label: 0,
     }
     .emit(&mut Ipv6Packet::new_unchecked(
         &mut head[..ipv6::HEADER_LEN],
     ));
-    if !return_segments.is_empty() {
-        // Segment List[0] is the final segment (the sender), the first
-        // return segment the highest index; Segments Left names the first
-        // segment, already the destination (RFC 8754 §2, §4.1).
-        let n = return_segments.len();
+    if !via.is_empty() {
+        // Segment List[0] is the final segment, the first one visited the
+        // highest index.
+        let n = via.len();
         let mut srh = Srh::new_unchecked(&mut head[ipv6::HEADER_LEN..]);
         srh.set_next_header(IpProtocol::UDP);
         srh.set_hdr_ext_len((2 * (n + 1)) as u8);
@@ -196,15 +226,77 @@ pub fn reply_in_place(
         srh.set_last_entry(n as u8);
         srh.set_flags(0);
         srh.set_tag(0);
-        srh.set_segment(0, sender);
-        for (i, s) in return_segments.iter().enumerate() {
+        srh.set_segment(0, final_dst);
+        for (i, s) in via.iter().enumerate() {
             srh.set_segment(n - i, *s);
         }
     }
-    let mut u = UdpPacket::new_unchecked(datagram);
-    let (src_port, dst_port) = (u.src_port(), u.dst_port());
-    u.set_src_port(dst_port);
-    u.set_dst_port(src_port);
-    u.fill_checksum_v6(udp.dst, sender);
-    Ok(())
+}
+
+/// The most segments a packet [`originate_udp`] writes may visit: the
+/// destination and [`MAX_RETURN_SEGMENTS`] before it.
+pub const MAX_ORIGINATED_SEGMENTS: usize = MAX_RETURN_SEGMENTS + 1;
+
+/// Octets of the headers [`originate_udp`] writes in front of the UDP
+/// header for a SID list of `segments` segments (1: plain IPv6).
+pub const fn originated_header_len(segments: usize) -> usize {
+    reply_header_len(segments.saturating_sub(1))
+}
+
+/// A UDP datagram the router originates (a STAMP Session-Sender's test
+/// packet), written at the start of `out`: an IPv6 header from `src` to the
+/// first of `segments`, an SRH when there are two or more segments (the
+/// last one is the final destination, Segment List[0]), and a UDP header
+/// with its checksum (computed with the final destination, RFC 8200 §8.1)
+/// over the `payload_len` octets of UDP data that must already be in place
+/// at `out[originated_header_len(segments.len()) + 8..]`. Returns the
+/// packet's length.
+///
+/// Errors (nothing written): no segment, more than
+/// [`MAX_ORIGINATED_SEGMENTS`] or a datagram too long for the Payload
+/// Length (`packet_too_big`), `out` too short (`no_headroom`: the frame has
+/// no room behind the headers).
+pub fn originate_udp(
+    out: &mut [u8],
+    src: Ipv6Addr,
+    segments: &[Ipv6Addr],
+    ports: (u16, u16),
+    traffic_class: u8,
+    hop_limit: u8,
+    payload_len: usize,
+) -> Result<usize, DropReason> {
+    let Some((&final_dst, via)) = segments.split_last() else {
+        return Err(DropReason::PacketTooBig);
+    };
+    if via.len() > MAX_RETURN_SEGMENTS {
+        return Err(DropReason::PacketTooBig);
+    }
+    let header_len = originated_header_len(segments.len());
+    let udp_len = udp::HEADER_LEN + payload_len;
+    let (Ok(udp_len16), Ok(ip_payload_len)) = (
+        u16::try_from(udp_len),
+        u16::try_from(header_len - ipv6::HEADER_LEN + udp_len),
+    ) else {
+        return Err(DropReason::PacketTooBig);
+    };
+    let total = header_len + udp_len;
+    if out.len() < total {
+        return Err(DropReason::NoHeadroom);
+    }
+    let (head, rest) = out[..total].split_at_mut(header_len);
+    emit_headers(
+        head,
+        src,
+        via,
+        final_dst,
+        ip_payload_len,
+        hop_limit,
+        traffic_class,
+    );
+    let mut u = UdpPacket::new_unchecked(rest);
+    u.set_src_port(ports.0);
+    u.set_dst_port(ports.1);
+    u.set_len(udp_len16);
+    u.fill_checksum_v6(src, final_dst);
+    Ok(total)
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::behavior::{Behavior, DropReason};
+use crate::stamp_sender::REPLY_ERRORS;
 use stamp::reflector::Discard;
 
 /// Drops and events of the engine itself, outside the behaviours: each is a
@@ -27,8 +28,8 @@ pub enum EngineDrop {
     /// topped up again). An event, not a packet drop: while it lasts the
     /// kernel drops frames as `xsk_rx_fill_ring_empty`.
     NoFreeFrame,
-    /// `Verdict::Local`: nothing in the engine consumes local packets yet
-    /// (the STAMP reflector will).
+    /// `Verdict::Local`, and neither a STAMP test packet for the inline
+    /// reflector nor a reply to one of the engine's sender sessions.
     LocalUnhandled,
     /// `Verdict::PassToKernel`: an AF_XDP frame cannot be re-injected into
     /// the kernel's stack by this engine.
@@ -98,6 +99,9 @@ pub(crate) struct WorkerCounters {
     pub behaviors: [AtomicU64; Behavior::COUNT],
     pub stamp_reflected: AtomicU64,
     pub stamp_discards: [AtomicU64; Discard::COUNT],
+    pub stamp_sent: AtomicU64,
+    pub stamp_replies: AtomicU64,
+    pub stamp_reply_errors: [AtomicU64; REPLY_ERRORS.len()],
 }
 
 impl WorkerCounters {
@@ -111,6 +115,9 @@ impl WorkerCounters {
             behaviors: std::array::from_fn(|_| AtomicU64::new(0)),
             stamp_reflected: AtomicU64::new(0),
             stamp_discards: std::array::from_fn(|_| AtomicU64::new(0)),
+            stamp_sent: AtomicU64::new(0),
+            stamp_replies: AtomicU64::new(0),
+            stamp_reply_errors: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
@@ -148,6 +155,15 @@ pub struct Counters {
     /// present): dropped packets, kept apart from `drops` but included in
     /// [`Counters::total_drops`].
     pub stamp_discards: BTreeMap<&'static str, u64>,
+    /// STAMP test packets the engine's sender sessions sent (the
+    /// Session-Sender role).
+    pub stamp_sent: u64,
+    /// Replies to them accepted (and consumed: they leave no frame).
+    pub stamp_replies: u64,
+    /// Replies to a sender session's address and ports refused, by
+    /// `stamp::sender::ReplyError::name` (every one present): consumed,
+    /// and counted in [`Counters::total_drops`].
+    pub stamp_reply_errors: BTreeMap<&'static str, u64>,
     /// Frames received per worker (index = worker = rx queue).
     pub rx_per_worker: Vec<u64>,
     /// The kernel's own AF_XDP counters (`XDP_STATISTICS`) summed over the
@@ -173,6 +189,7 @@ impl Counters {
             engine: EngineDrop::ALL.iter().map(|d| (d.name(), 0)).collect(),
             behaviors: Behavior::ALL.iter().map(|b| (b.name(), 0)).collect(),
             stamp_discards: Discard::ALL.iter().map(|d| (d.name(), 0)).collect(),
+            stamp_reply_errors: REPLY_ERRORS.iter().map(|e| (e.name(), 0)).collect(),
             ..Counters::default()
         };
         for w in workers {
@@ -197,6 +214,12 @@ impl Counters {
                 *c.stamp_discards.entry(d.name()).or_default() +=
                     w.stamp_discards[d.index()].load(Ordering::Relaxed);
             }
+            c.stamp_sent += w.stamp_sent.load(Ordering::Relaxed);
+            c.stamp_replies += w.stamp_replies.load(Ordering::Relaxed);
+            for (i, e) in REPLY_ERRORS.iter().enumerate() {
+                *c.stamp_reply_errors.entry(e.name()).or_default() +=
+                    w.stamp_reply_errors[i].load(Ordering::Relaxed);
+            }
         }
         c
     }
@@ -216,7 +239,8 @@ impl Counters {
         self.behaviors.get(b.name()).copied().unwrap_or(0)
     }
 
-    /// Every packet dropped, behaviour, engine and STAMP reasons together
+    /// Every packet dropped, behaviour, engine and STAMP (reflector and
+    /// sender) reasons together
     /// (the `no_free_frame` events excluded: they are not packets).
     pub fn total_drops(&self) -> u64 {
         self.drops.values().sum::<u64>()
@@ -226,6 +250,7 @@ impl Counters {
                 .map(|d| self.engine_drop(*d))
                 .sum::<u64>()
             + self.stamp_discards.values().sum::<u64>()
+            + self.stamp_reply_errors.values().sum::<u64>()
     }
 }
 
@@ -299,6 +324,14 @@ mod tests {
         assert_eq!(c.drops.len(), DropReason::COUNT);
         assert_eq!(c.engine.len(), EngineDrop::COUNT);
         assert_eq!(c.total_drops(), 3);
+        assert_eq!(c.stamp_reply_errors.len(), REPLY_ERRORS.len());
+        bump(&b.stamp_reply_errors[1], 2);
+        bump(&a.stamp_sent, 5);
+        bump(&b.stamp_replies, 4);
+        let c = Counters::sum(&[a.clone(), b.clone()]);
+        assert_eq!((c.stamp_sent, c.stamp_replies), (5, 4));
+        assert_eq!(c.stamp_reply_errors["reply_other_session"], 2);
+        assert_eq!(c.total_drops(), 5, "refused replies are dropped packets");
         bump(&a.behaviors[Behavior::End.index()], 2);
         bump(&b.behaviors[Behavior::End.index()], 1);
         bump(&b.behaviors[Behavior::HEncaps.index()], 4);

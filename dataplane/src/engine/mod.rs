@@ -70,6 +70,7 @@ use xsk_rs::{Socket, Umem};
 use crate::behavior::MAX_ENCAP_LEN;
 use crate::fib::{Fib, PortId, Published, VrfId};
 use crate::neighbor::{Mac, NeighborTable};
+use crate::stamp_sender::SenderSessions;
 
 use counters::WorkerCounters;
 use worker::{PortSocket, Worker};
@@ -194,6 +195,10 @@ pub struct EngineConfig {
     pub steering: Steering,
     /// Neighbour resolution request hook.
     pub resolve: Option<ResolveHook>,
+    /// The STAMP Session-Sender sessions the workers run (default: a new,
+    /// empty set; publish sessions into it at any time, see
+    /// [`Engine::stamp_senders`]).
+    pub stamp_senders: Arc<SenderSessions>,
 }
 
 impl fmt::Debug for EngineConfig {
@@ -210,6 +215,7 @@ impl fmt::Debug for EngineConfig {
             .field("idle", &self.idle)
             .field("steering", &self.steering)
             .field("resolve", &self.resolve.as_ref().map(|_| ".."))
+            .field("stamp_senders", &self.stamp_senders)
             .finish()
     }
 }
@@ -230,6 +236,7 @@ impl EngineConfig {
             idle: IdlePolicy::Spin,
             steering: Steering::LibxdpDefault,
             resolve: None,
+            stamp_senders: SenderSessions::new(),
         }
     }
 }
@@ -323,6 +330,7 @@ pub struct Engine {
     counters: Vec<Arc<WorkerCounters>>,
     steering: Steering,
     fds: Vec<(PortId, u32, RawFd)>,
+    stamp_senders: Arc<SenderSessions>,
 }
 
 impl fmt::Debug for Engine {
@@ -644,6 +652,7 @@ impl Engine {
             counters: Vec::with_capacity(workers),
             steering: std::mem::replace(&mut config.steering, Steering::None),
             fds,
+            stamp_senders: config.stamp_senders.clone(),
         };
         for (w, sockets) in per_worker_sockets.into_iter().enumerate() {
             let frames: Vec<_> = descs.drain(..per_worker).collect();
@@ -663,6 +672,7 @@ impl Engine {
                 fib.clone(),
                 neighbors.clone(),
                 stop.clone(),
+                (w, workers, config.stamp_senders.clone()),
             );
             worker.prime();
             let core = config.cores.get(w).copied();
@@ -700,6 +710,14 @@ impl Engine {
             }
         }
         c
+    }
+
+    /// The STAMP Session-Sender sessions the workers run: publish a new set
+    /// with [`SenderSessions::publish`] (session `i` of the set is sent by
+    /// worker `i % workers`; replies are taken by whichever worker
+    /// receives them).
+    pub fn stamp_senders(&self) -> &Arc<SenderSessions> {
+        &self.stamp_senders
     }
 
     /// (port, queue, socket fd) of every socket, e.g. for an XDP program

@@ -9,11 +9,19 @@ use std::time::{Duration, Instant};
 
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, TxQueue, Umem};
 
-use crate::behavior::local::{local_udp, reply_in_place};
+use crate::behavior::local::{
+    local_udp, originate_udp, originated_header_len, reply_in_place, LocalUdp,
+};
 use crate::behavior::{process, route_originated, DropReason, Packet, Verdict};
 use crate::fib::{Fib, PortId, Published, VrfId};
 use crate::neighbor::{Mac, NeighborTable};
+use crate::stamp_sender::{
+    reply_error_index, SenderChannel, SenderSessions, SenderTable, MAX_SENDER_SESSIONS,
+    TEST_PACKET_HOP_LIMIT,
+};
+use crate::wire::udp;
 use stamp::reflector::{reflect, Received, ReflectorState};
+use stamp::sender::{ReplyError, SenderSession};
 
 use super::counters::{bump, EngineDrop, FrameAccounting, WorkerCounters};
 use super::{IdlePolicy, PortSpec, ResolveHook, ETH_LEN};
@@ -114,6 +122,19 @@ impl PortSocket {
     }
 }
 
+/// A sender session this worker sends.
+struct ActiveSender {
+    channel: Arc<SenderChannel>,
+    /// The worker's copy of the template: its Sequence Numbers.
+    session: SenderSession,
+    /// When the next test packet is due.
+    next: Instant,
+    /// Send slots used (packets sent or failed for want of a frame).
+    slots: u64,
+    /// Every slot of a counted session is used.
+    done: bool,
+}
+
 pub(crate) struct Worker {
     umem: Umem,
     /// Start of the UMEM mapping.
@@ -132,6 +153,17 @@ pub(crate) struct Worker {
     /// The STAMP reflector's per-worker state (stateful sequence numbers,
     /// counters, rate limiter), allocated once.
     reflector: Box<ReflectorState>,
+    /// This worker's index and the number of workers: it sends session `i`
+    /// of the published set when `i % workers == index`.
+    index: usize,
+    workers: usize,
+    senders: Arc<SenderSessions>,
+    /// The [`SenderSessions::generation`] `active` reflects.
+    senders_seen: u64,
+    /// The sessions this worker sends; `active_spare` is the same size,
+    /// for rebuilding without allocating.
+    active: Vec<ActiveSender>,
+    active_spare: Vec<ActiveSender>,
     counters: Arc<WorkerCounters>,
     fib: Arc<Published<Fib>>,
     neighbors: Arc<Published<NeighborTable>>,
@@ -170,6 +202,7 @@ impl Worker {
         fib: Arc<Published<Fib>>,
         neighbors: Arc<Published<NeighborTable>>,
         stop: Arc<AtomicBool>,
+        (index, workers, senders): (usize, usize, Arc<SenderSessions>),
     ) -> Worker {
         let base = umem_base(&umem, &frames[0], frame_size);
         let total_frames = frames.len();
@@ -193,6 +226,13 @@ impl Worker {
             idle,
             resolve,
             reflector: Box::new(ReflectorState::new()),
+            index,
+            workers: workers.max(1),
+            senders,
+            // Not a generation: the first loop iteration looks at the set.
+            senders_seen: u64::MAX,
+            active: Vec::with_capacity(MAX_SENDER_SESSIONS),
+            active_spare: Vec::with_capacity(MAX_SENDER_SESSIONS),
             counters,
             fib,
             neighbors,
@@ -224,6 +264,14 @@ impl Worker {
             }
             for i in 0..self.sockets.len() {
                 work += self.receive(i, &fib, &neighbors);
+            }
+            let generation = self.senders.generation();
+            if generation != self.senders_seen {
+                self.senders_seen = generation;
+                self.sync_senders();
+            }
+            if !self.active.is_empty() {
+                work += self.send_due(&fib, &neighbors);
             }
             for s in &mut self.sockets {
                 // Copy mode transmits from sendto only, at most 32 frames a
@@ -403,13 +451,27 @@ impl Worker {
         neighbors: &NeighborTable,
         received_ns: i64,
     ) {
-        let Some(stamp) = fib.stamp_reflector() else {
+        let reflector = fib.stamp_reflector();
+        let senders = self.senders.load();
+        if reflector.is_none() && senders.sessions().is_empty() {
             return self.drop_engine(EngineDrop::LocalUnhandled, desc);
-        };
+        }
         let udp = match local_udp(&pkt) {
-            Ok(Some(udp)) if udp.dst_port == stamp.port => udp,
-            Ok(_) => return self.drop_engine(EngineDrop::LocalUnhandled, desc),
+            Ok(Some(udp)) => udp,
+            Ok(None) => return self.drop_engine(EngineDrop::LocalUnhandled, desc),
             Err(reason) => return self.drop_reason(reason, desc),
+        };
+        let stamp = match reflector {
+            Some(stamp) if udp.dst_port == stamp.port => stamp,
+            _ => {
+                if self.sender_reply(&senders, &pkt, &udp, received_ns) {
+                    // Consumed: its record is queued, the frame is free.
+                    self.free.push(desc);
+                } else {
+                    self.drop_engine(EngineDrop::LocalUnhandled, desc);
+                }
+                return;
+            }
         };
         let rx = Received {
             src: IpAddr::V6(udp.src),
@@ -452,6 +514,174 @@ impl Worker {
             }
             Verdict::Drop(reason) => self.drop_reason(reason, desc),
             // A reply to one of our own SIDs' upper layer: not handled.
+            Verdict::Local | Verdict::PassToKernel => {
+                self.drop_engine(EngineDrop::LocalUnhandled, desc)
+            }
+        }
+    }
+
+    /// A datagram addressed like a reply to one of the sender sessions
+    /// (the session's source address and port, from its reflector port):
+    /// checked by the session whose SSID it carries and its record queued,
+    /// T4 being when its batch was read. False if no session has that
+    /// address and ports (not a reply). A refused reply is counted by
+    /// reason and consumed.
+    fn sender_reply(
+        &self,
+        table: &SenderTable,
+        pkt: &Packet<'_>,
+        udp: &LocalUdp,
+        t4_ns: i64,
+    ) -> bool {
+        let at = udp.payload_offset();
+        let Some(payload) = pkt.data().get(at..at + udp.payload_len()) else {
+            return false;
+        };
+        let mut addressed = false;
+        let mut refused: Option<(&SenderChannel, ReplyError)> = None;
+        for ch in table.sessions() {
+            if !ch.matches_reply(udp.dst, udp.dst_port, udp.src_port) {
+                continue;
+            }
+            addressed = true;
+            match ch.spec().session.receive(payload, t4_ns) {
+                Ok(record) => {
+                    ch.on_reply(record);
+                    bump(&self.counters.stamp_replies, 1);
+                    return true;
+                }
+                // Maybe the next session on these ports.
+                Err(ReplyError::OtherSession) => {}
+                Err(e) => {
+                    refused.get_or_insert((ch, e));
+                }
+            }
+        }
+        if !addressed {
+            return false;
+        }
+        let e = match refused {
+            Some((ch, e)) => {
+                ch.on_reply_error(e);
+                e
+            }
+            None => ReplyError::OtherSession,
+        };
+        bump(&self.counters.stamp_reply_errors[reply_error_index(e)], 1);
+        true
+    }
+
+    /// Picks up a newly published set of sender sessions: keeps the
+    /// running state of the sessions still in it (same channel), starts the
+    /// new ones now, forgets the others. Allocation-free (both vectors hold
+    /// [`MAX_SENDER_SESSIONS`]).
+    #[cold]
+    fn sync_senders(&mut self) {
+        let table = self.senders.load();
+        let now = Instant::now();
+        self.active_spare.clear();
+        for (i, ch) in table.sessions().iter().enumerate() {
+            if i % self.workers != self.index {
+                continue;
+            }
+            let kept = self
+                .active
+                .iter()
+                .position(|a| Arc::ptr_eq(&a.channel, ch))
+                .map(|p| self.active.swap_remove(p));
+            self.active_spare.push(kept.unwrap_or_else(|| ActiveSender {
+                channel: ch.clone(),
+                session: ch.spec().session.clone(),
+                next: now,
+                slots: 0,
+                done: false,
+            }));
+        }
+        std::mem::swap(&mut self.active, &mut self.active_spare);
+        self.active_spare.clear();
+    }
+
+    /// Sends the test packets that are due; returns how many.
+    fn send_due(&mut self, fib: &Fib, neighbors: &NeighborTable) -> usize {
+        let now = Instant::now();
+        let mut active = std::mem::take(&mut self.active);
+        let mut sent = 0;
+        for a in active.iter_mut() {
+            if a.done || now < a.next {
+                continue;
+            }
+            self.send_test(a, fib, neighbors);
+            sent += 1;
+            a.slots += 1;
+            let spec = a.channel.spec();
+            if spec.count.is_some_and(|c| a.slots >= c) {
+                a.done = true;
+                a.channel.set_finished();
+                continue;
+            }
+            // Absolute deadlines: no drift. Late by a whole interval or
+            // more: start again from now (counted), no burst to catch up.
+            a.next += spec.interval;
+            if a.next <= now {
+                a.next = now + spec.interval;
+                a.channel.on_late();
+            }
+        }
+        self.active = active;
+        if sent > 0 {
+            self.flush();
+        }
+        sent
+    }
+
+    /// One test packet of `a`, built in a free frame and routed as a packet
+    /// the router originates.
+    fn send_test(&mut self, a: &mut ActiveSender, fib: &Fib, neighbors: &NeighborTable) {
+        let Some(desc) = self.free.pop() else {
+            a.channel.on_send_failed();
+            return;
+        };
+        let frame_start = desc.addr() & !(self.frame_size - 1);
+        let data = desc.addr() - frame_start;
+        // SAFETY: a free-list frame is ours (see `handle`).
+        let buf =
+            unsafe { std::slice::from_raw_parts_mut(self.base.add(frame_start), self.frame_size) };
+        let spec = a.channel.spec();
+        let start = data + ETH_LEN;
+        let payload_len = a.session.length();
+        let payload_at = start + originated_header_len(spec.segments.len()) + udp::HEADER_LEN;
+        if payload_at + payload_len > buf.len() {
+            a.channel.on_send_failed();
+            return self.drop_engine(EngineDrop::FrameTooSmall, desc);
+        }
+        let (seq, t1) = a.session.build(&mut buf[payload_at..], now_unix_ns);
+        let len = match originate_udp(
+            &mut buf[start..],
+            spec.source,
+            &spec.segments,
+            (spec.src_port, spec.dst_port),
+            spec.traffic_class,
+            TEST_PACKET_HOP_LIMIT,
+            payload_len,
+        ) {
+            Ok(len) => len,
+            Err(reason) => {
+                a.channel.on_send_failed();
+                return self.drop_reason(reason, desc);
+            }
+        };
+        // Sent (and so lost, if routing drops it) before it can be answered.
+        a.channel.on_sent(seq, t1);
+        bump(&self.counters.stamp_sent, 1);
+        let Some(mut pkt) = Packet::new(buf, start, len) else {
+            return self.drop_engine(EngineDrop::FrameTooSmall, desc);
+        };
+        match route_originated(fib, &mut pkt) {
+            Verdict::Forward { port, next_hop } => {
+                let (start, l3_len) = (pkt.start(), pkt.len());
+                self.forward(desc, data, start, l3_len, port, next_hop, neighbors);
+            }
+            Verdict::Drop(reason) => self.drop_reason(reason, desc),
             Verdict::Local | Verdict::PassToKernel => {
                 self.drop_engine(EngineDrop::LocalUnhandled, desc)
             }
