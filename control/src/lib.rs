@@ -10,4 +10,5 @@
 pub mod config;
 pub mod neighbors;
 pub mod router;
+pub mod stamp_inline;
 pub mod stamp_socket;

@@ -27,8 +27,9 @@ use dataplane::fib::{Fib, PortId, Published};
 use dataplane::neighbor::{Mac, NeighborTable};
 use tracing::{info, warn};
 
-use crate::config::{LoadedConfig, OwnedPrefix, PortConfig, PortRole};
+use crate::config::{LoadedConfig, OwnedPrefix, PortConfig, PortRole, StampSenderConfig};
 use crate::neighbors::{self, NeighborMonitor};
+use crate::stamp_inline::{InlineReport, SenderCollector, SessionRequest};
 
 /// Why the router could not start or reload.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,9 @@ pub enum RouterError {
     /// Part of the router stopped working while it ran.
     #[error("{0}")]
     Failed(String),
+    /// A STAMP sender session could not be started.
+    #[error("STAMP sender session `{name}`: {message}")]
+    StampSender { name: String, message: String },
     /// A reload changed the ports.
     #[error(
         "reload refused: the ports changed ({0}); port changes need a restart, \
@@ -137,6 +141,22 @@ pub struct Router {
     steering: SteeringHandle,
     ports: Vec<PortConfig>,
     owned: Vec<OwnedPrefix>,
+    senders: SenderCollector,
+}
+
+/// The engine's form of the configured sender sessions. The fingerprint is
+/// the whole configuration, key octets included (a changed key restarts
+/// the session).
+fn sender_requests(configs: &[StampSenderConfig]) -> Vec<SessionRequest> {
+    configs
+        .iter()
+        .map(|c| SessionRequest {
+            name: c.name.clone(),
+            spec: c.to_spec(),
+            clocks_synchronized: c.clocks_synchronized,
+            fingerprint: format!("{c:?} key={:02x?}", c.key.as_ref().map(|k| k.as_bytes())),
+        })
+        .collect()
 }
 
 /// What a reload changed.
@@ -212,6 +232,25 @@ impl Router {
         engine_config.resolve = Some(Arc::new(move |port, ip| {
             let _ = resolver.request(port, ip);
         }));
+        // The sender sessions are published before the workers start: they
+        // send their first packets as soon as they run.
+        let mut senders = SenderCollector::new();
+        let published = match senders.apply(sender_requests(&config.stamp_senders)) {
+            Ok(channels) => engine_config.stamp_senders.publish(channels).map_err(|e| {
+                RouterError::StampSender {
+                    name: "*".into(),
+                    message: e.to_string(),
+                }
+            }),
+            Err((name, e)) => Err(RouterError::StampSender {
+                name,
+                message: e.to_string(),
+            }),
+        };
+        if let Err(e) = published {
+            let _ = monitor.stop();
+            return Err(e);
+        }
         let engine = match Engine::start(engine_config, fib.clone(), table) {
             Ok(engine) => engine,
             Err(e) => {
@@ -223,6 +262,7 @@ impl Router {
             ports = config.ports.len(),
             workers,
             owned = config.owned_addresses.len(),
+            stamp_senders = config.stamp_senders.len(),
             "srv6d running"
         );
         Ok(Router {
@@ -232,7 +272,21 @@ impl Router {
             steering: handle,
             ports: config.ports,
             owned: config.owned_addresses,
+            senders,
         })
+    }
+
+    /// Moves the sender sessions' events into their statistics: call it
+    /// at least every second or two (a session's event queue holds 8,192
+    /// events, 4 s of a 1 ms session).
+    pub fn collect_stamp(&mut self) -> usize {
+        self.senders.collect()
+    }
+
+    /// The sender sessions' results; `take_records` moves the records
+    /// kept since the last take into the reports.
+    pub fn stamp_reports(&mut self, take_records: bool) -> Vec<InlineReport> {
+        self.senders.reports(take_records)
     }
 
     /// The engine's counters, summed over workers.
@@ -275,6 +329,13 @@ impl Router {
                 &config.ports,
             )));
         }
+        let requests = sender_requests(&config.stamp_senders);
+        for r in &requests {
+            r.spec.validate().map_err(|e| RouterError::StampSender {
+                name: r.name.clone(),
+                message: e.to_string(),
+            })?;
+        }
         let old: BTreeSet<OwnedPrefix> = self.owned.iter().copied().collect();
         let new: BTreeSet<OwnedPrefix> = config.owned_addresses.iter().copied().collect();
         for owned in new.difference(&old) {
@@ -287,6 +348,20 @@ impl Router {
             }
         }
         self.fib.store(Arc::new(config.fib));
+        // After the FIB: a new session's source address is ours by now.
+        // Unchanged sessions keep running.
+        match self.senders.apply(requests) {
+            Ok(channels) => {
+                if let Some(engine) = &self.engine {
+                    if let Err(e) = engine.stamp_senders().publish(channels) {
+                        warn!(error = %e, "STAMP sender sessions not updated");
+                    }
+                }
+            }
+            Err((name, e)) => {
+                warn!(session = %name, error = %e, "STAMP sender sessions not updated")
+            }
+        }
         for owned in old.difference(&new) {
             if let Err(e) = self.steering.remove_owned(owned.prefix, owned.len) {
                 warn!(error = %e, "removing a stale XDP entry failed");

@@ -984,3 +984,510 @@ fn stamp_reflector_settings_and_sessions() {
         &["at most 15"],
     );
 }
+
+#[test]
+fn stamp_timestamp_format_of_the_reflector() {
+    let router = |extra: &str| {
+        BASE.replace(
+            "source = \"fc00:0:1::1\"",
+            &format!("source = \"fc00:0:1::1\"\n{extra}"),
+        )
+    };
+    use stamp::time::TimestampFormat;
+    // Default: NTP, Z clear.
+    let c = ok(BASE);
+    let r = &c.fib.stamp_reflector().unwrap().config;
+    assert_eq!(r.timestamp_format(), TimestampFormat::Ntp);
+    assert!(!r.error_estimate().ptp);
+
+    let c = ok(&router("stamp_timestamp_format = \"ntp\""));
+    let r = &c.fib.stamp_reflector().unwrap().config;
+    assert_eq!(r.timestamp_format(), TimestampFormat::Ntp);
+
+    // PTP: the Error Estimate's Z bit says so.
+    let c = ok(&router("stamp_timestamp_format = \"ptp\""));
+    let r = &c.fib.stamp_reflector().unwrap().config;
+    assert_eq!(r.timestamp_format(), TimestampFormat::Ptp);
+    assert!(r.error_estimate().ptp);
+    assert!(
+        c.summary().to_string().contains("PTP timestamps"),
+        "{}",
+        c.summary()
+    );
+
+    let text = router("stamp_timestamp_format = \"bogus\"");
+    let e = expect(
+        &text,
+        "router.stamp_timestamp_format",
+        &["bogus", "`ntp`", "`ptp`"],
+    );
+    assert_eq!(e.line, Some(line_of(&text, "stamp_timestamp_format", 1)));
+}
+
+// ---- [[stamp_sender]] ------------------------------------------------------------
+
+/// BASE with two router addresses (`fc00:0:1::1` and `::5`), `router_extra`
+/// added to `[router]`, and `entries` appended.
+fn senders_with(router_extra: &str, entries: &str) -> String {
+    let base = BASE.replace(
+        "source = \"fc00:0:1::1\"",
+        &format!(
+            "source = \"fc00:0:1::1\"\naddresses = [\"fc00:0:1::1\", \"fc00:0:1::5\"]\n{router_extra}"
+        ),
+    );
+    format!("{base}\n{entries}")
+}
+
+fn senders(entries: &str) -> String {
+    senders_with("", entries)
+}
+
+/// One valid sender entry with `extra` keys (which must not repeat its own).
+fn sender(extra: &str) -> String {
+    format!(
+        "[[stamp_sender]]\nname = \"probe\"\nssid = 7\nsource = \"fc00:0:1::5\"\n\
+         segments = [\"fc00:0:2::1\"]\n{extra}\n"
+    )
+}
+
+const TWO_SENDERS: &str = r#"[[stamp_sender]]
+name = "to-edge2"
+ssid = 7
+source = "fc00:0:1::5"
+segments = ["fc00:0:2::1"]
+
+[[stamp_sender]]
+name = "via-e"
+ssid = 8
+source = "fc00:0:1::1"
+segments = ["fc00:7::e", "fc00:8::e", "fc00:0:2::1"]
+src_port = 40000
+dst_port = 8620
+interval = "1.5s"
+count = 100
+key = "00112233"
+length = 120
+timestamp_format = "ptp"
+dscp = 46
+clocks_synchronized = true
+"#;
+
+#[test]
+fn stamp_senders_load_with_their_defaults() {
+    use stamp::packet::Mode;
+    use stamp::time::TimestampFormat;
+    use std::time::Duration;
+    let v6 = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap();
+
+    assert!(ok(BASE).stamp_senders.is_empty());
+    let c = ok(&senders(TWO_SENDERS));
+    assert_eq!(c.stamp_senders.len(), 2);
+    assert_eq!(
+        c.stamp_senders[0],
+        config::StampSenderConfig {
+            name: "to-edge2".into(),
+            ssid: 7,
+            source: v6("fc00:0:1::5"),
+            segments: vec![v6("fc00:0:2::1")],
+            src_port: 50862,
+            dst_port: 862,
+            interval: Duration::from_millis(10),
+            count: None,
+            key: None,
+            length: 44,
+            timestamp_format: TimestampFormat::Ntp,
+            dscp: 0,
+            clocks_synchronized: false,
+        }
+    );
+    assert_eq!(
+        c.stamp_senders[1],
+        config::StampSenderConfig {
+            name: "via-e".into(),
+            ssid: 8,
+            source: v6("fc00:0:1::1"),
+            segments: vec![v6("fc00:7::e"), v6("fc00:8::e"), v6("fc00:0:2::1")],
+            src_port: 40000,
+            dst_port: 8620,
+            interval: Duration::from_millis(1500),
+            count: Some(100),
+            key: Some(stamp::auth::HmacKey::new(&[0x00, 0x11, 0x22, 0x33])),
+            length: 120,
+            timestamp_format: TimestampFormat::Ptp,
+            dscp: 46,
+            clocks_synchronized: true,
+        }
+    );
+    // An authenticated session's default length is the authenticated base.
+    let c = ok(&senders(&sender("key = \"00ff\"")));
+    assert_eq!(c.stamp_senders[0].length, 112);
+    assert_eq!(c.stamp_senders[0].mode(), Mode::Authenticated);
+
+    // The summary lists every session.
+    let c = ok(&senders(TWO_SENDERS));
+    let summary = c.summary().to_string();
+    for s in [
+        "STAMP senders (2):",
+        "to-edge2",
+        "[fc00:0:1::5]:50862 -> [fc00:0:2::1]:862",
+        "every 10ms, until stopped, unauthenticated, NTP timestamps, 44 octets, DSCP 0",
+        "[fc00:0:1::1]:40000 -> fc00:7::e, fc00:8::e, [fc00:0:2::1]:8620",
+        "every 1.5s, 100 packets, authenticated, PTP timestamps, 120 octets, DSCP 46",
+    ] {
+        assert!(summary.contains(s), "summary lacks {s:?}:\n{summary}");
+    }
+}
+
+#[test]
+fn stamp_sender_specs_run_in_the_engine() {
+    use stamp::packet::{Mode, SenderPacket};
+    let c = ok(&senders(TWO_SENDERS));
+    for t in &c.stamp_senders {
+        let spec = t.to_spec();
+        assert_eq!(spec.name, t.name);
+        assert_eq!(spec.source, t.source);
+        assert_eq!(spec.segments, t.segments);
+        assert_eq!((spec.src_port, spec.dst_port), (t.src_port, t.dst_port));
+        assert_eq!((spec.interval, spec.count), (t.interval, t.count));
+        assert_eq!(spec.traffic_class, t.dscp << 2);
+        assert_eq!(spec.session.ssid(), t.ssid);
+        assert_eq!(spec.session.mode(), t.mode());
+        assert_eq!(spec.session.length(), t.length);
+        let channel = dataplane::stamp_sender::SenderChannel::new(spec)
+            .unwrap_or_else(|e| panic!("{}: the engine refused the spec: {e}", t.name));
+
+        // Its session builds test packets of `length` octets.
+        let mut session = channel.spec().session.clone();
+        let mut buf = vec![0xa5u8; t.length + 16];
+        let (seq, t1) = session.build(&mut buf, || 1_700_000_000_000_000_000);
+        assert_eq!((seq, t1), (0, 1_700_000_000_000_000_000));
+        assert!(
+            buf[t.length..].iter().all(|&b| b == 0xa5),
+            "{}: wrote beyond {} octets",
+            t.name,
+            t.length
+        );
+        let p = SenderPacket::new_checked(&buf[..t.length], t.mode()).unwrap();
+        assert_eq!(p.ssid(), t.ssid);
+        let ee = p.error_estimate();
+        assert_eq!(
+            ee.ptp,
+            t.timestamp_format == stamp::time::TimestampFormat::Ptp
+        );
+        assert_eq!(ee.synchronized, t.clocks_synchronized);
+        if t.mode() == Mode::Authenticated {
+            stamp::auth::verify_packet_hmac(t.key.as_ref().unwrap(), &buf[..t.length])
+                .expect("the HMAC is made with the configured key");
+        }
+    }
+    assert_eq!(c.stamp_senders[1].to_spec().traffic_class, 46 << 2);
+}
+
+#[test]
+fn stamp_sender_source_must_be_a_router_address() {
+    let text = senders(&sender("").replace("fc00:0:1::5", "fc00:0:1::9"));
+    let e = expect(
+        &text,
+        "stamp_sender[0].source",
+        &[
+            "fc00:0:1::9 is not one of router.addresses",
+            "handed to the kernel",
+            "list it in router.addresses",
+        ],
+    );
+    assert_eq!(e.line, Some(line_of(&text, "source = \"fc00:0:1::9\"", 1)));
+    // router.source alone is not enough.
+    let text = with(&sender("").replace("fc00:0:1::5", "fc00:0:1::1"));
+    expect(
+        &text,
+        "stamp_sender[0].source",
+        &["not one of router.addresses"],
+    );
+    expect(
+        &senders(&sender("").replace("fc00:0:1::5", "ff02::1")),
+        "stamp_sender[0].source",
+        &["multicast"],
+    );
+}
+
+#[test]
+fn stamp_sender_segment_count() {
+    let text = senders(&sender("").replace("segments = [\"fc00:0:2::1\"]", "segments = []"));
+    let e = expect(
+        &text,
+        "stamp_sender[0].segments",
+        &["0 segments; expected 1 to 16 SIDs"],
+    );
+    assert_eq!(e.line, Some(line_of(&text, "segments = []", appended())));
+    let seventeen = (1..=17)
+        .map(|i| format!("\"fc00:9::{i}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let text = senders(&sender("").replace(
+        "segments = [\"fc00:0:2::1\"]",
+        &format!("segments = [{seventeen}]"),
+    ));
+    expect(
+        &text,
+        "stamp_sender[0].segments",
+        &["17 segments; expected 1 to 16 SIDs"],
+    );
+    // Sixteen is the most.
+    let sixteen = (1..=16)
+        .map(|i| format!("\"fc00:9::{i}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let c = ok(&senders(&sender("").replace(
+        "segments = [\"fc00:0:2::1\"]",
+        &format!("segments = [{sixteen}]"),
+    )));
+    assert_eq!(c.stamp_senders[0].segments.len(), 16);
+    expect(
+        &senders(&sender("").replace("fc00:0:2::1", "::1")),
+        "stamp_sender[0].segments[0]",
+        &["loopback"],
+    );
+    // Required.
+    let text = senders(&sender("").replace("segments = [\"fc00:0:2::1\"]", ""));
+    expect(
+        &text,
+        "stamp_sender[0].segments",
+        &["missing; this key is required in every [[stamp_sender]]"],
+    );
+}
+
+#[test]
+fn stamp_sender_src_port_is_not_the_reflector_port() {
+    let text = senders(&sender("src_port = 862"));
+    let e = expect(
+        &text,
+        "stamp_sender[0].src_port",
+        &["862 is router.stamp_port", "replies"],
+    );
+    assert_eq!(e.line, Some(line_of(&text, "src_port = 862", appended())));
+    // The default source port against a reflector moved onto it.
+    let text = senders_with("stamp_port = 50862", &sender(""));
+    expect(
+        &text,
+        "stamp_sender[0].src_port",
+        &["50862 is router.stamp_port"],
+    );
+    // Ports are 1 to 65535.
+    expect(
+        &senders(&sender("src_port = 0")),
+        "stamp_sender[0].src_port",
+        &["0 is out of range", "1 to 65535"],
+    );
+    expect(
+        &senders(&sender("dst_port = 65536")),
+        "stamp_sender[0].dst_port",
+        &["65536 is out of range", "1 to 65535"],
+    );
+    let c = ok(&senders_with(
+        "stamp_port = 9000",
+        &sender("src_port = 862"),
+    ));
+    assert_eq!(c.stamp_senders[0].src_port, 862);
+}
+
+#[test]
+fn stamp_sender_interval() {
+    let text = senders(&sender("interval = \"500us\""));
+    let e = expect(
+        &text,
+        "stamp_sender[0].interval",
+        &["\"500us\"", "at least 1ms"],
+    );
+    assert_eq!(e.line, Some(line_of(&text, "interval", appended())));
+    expect(
+        &senders(&sender("interval = \"bogus\"")),
+        "stamp_sender[0].interval",
+        &["\"bogus\"", "a number and a unit"],
+    );
+    expect(
+        &senders(&sender("interval = 10")),
+        "stamp_sender[0].interval",
+        &["invalid type"],
+    );
+    let c = ok(&senders(&sender("interval = \"1ms\"")));
+    assert_eq!(
+        c.stamp_senders[0].interval,
+        std::time::Duration::from_millis(1)
+    );
+}
+
+#[test]
+fn stamp_sender_count_key_length_dscp_format() {
+    let text = senders(&sender("count = 0"));
+    let e = expect(
+        &text,
+        "stamp_sender[0].count",
+        &["0 is out of range", "1 or more"],
+    );
+    assert_eq!(e.line, Some(line_of(&text, "count = 0", appended())));
+
+    expect(
+        &senders(&sender("key = \"abc\"")),
+        "stamp_sender[0].key",
+        &["\"abc\"", "hex digits"],
+    );
+    expect(
+        &senders(&sender("key = \"zz\"")),
+        "stamp_sender[0].key",
+        &["\"zz\"", "hex digits"],
+    );
+
+    let text = senders(&sender("length = 45"));
+    let e = expect(
+        &text,
+        "stamp_sender[0].length",
+        &[
+            "test packet length 45",
+            "base length (44) or at least 4 more",
+            "unauthenticated",
+        ],
+    );
+    assert_eq!(e.line, Some(line_of(&text, "length = 45", appended())));
+    expect(
+        &senders(&sender("length = 44\nkey = \"00ff\"")),
+        "stamp_sender[0].length",
+        &["base length (112)", "authenticated (key set)"],
+    );
+    expect(
+        &senders(&sender("length = 1401")),
+        "stamp_sender[0].length",
+        &["1401", "at most 1400"],
+    );
+    expect(
+        &senders(&sender("length = -1")),
+        "stamp_sender[0].length",
+        &["-1 is out of range"],
+    );
+    assert_eq!(
+        ok(&senders(&sender("length = 48"))).stamp_senders[0].length,
+        48
+    );
+    assert_eq!(
+        ok(&senders(&sender("length = 1400"))).stamp_senders[0].length,
+        1400
+    );
+
+    let text = senders(&sender("dscp = 64"));
+    let e = expect(
+        &text,
+        "stamp_sender[0].dscp",
+        &["64 is out of range", "0 to 63"],
+    );
+    assert_eq!(e.line, Some(line_of(&text, "dscp = 64", appended())));
+
+    let text = senders(&sender("timestamp_format = \"utc\""));
+    let e = expect(
+        &text,
+        "stamp_sender[0].timestamp_format",
+        &["utc", "`ntp`", "`ptp`"],
+    );
+    assert_eq!(e.line, Some(line_of(&text, "timestamp_format", appended())));
+
+    expect(
+        &senders(&sender("ssid = 70000").replace("ssid = 7\n", "")),
+        "stamp_sender[0].ssid",
+        &["70000 is out of range", "0 to 65535"],
+    );
+    expect(
+        &senders(&sender("clocks_synchronised = true")),
+        "stamp_sender[0].clocks_synchronised",
+        &["unknown key", "clocks_synchronized"],
+    );
+}
+
+#[test]
+fn stamp_sender_duplicates() {
+    // The same (source, src_port, SSID): replies could not be told apart.
+    let two = format!(
+        "{}\n{}",
+        sender(""),
+        sender("").replace("name = \"probe\"", "name = \"probe2\"")
+    );
+    let text = senders(&two);
+    let e = expect(
+        &text,
+        "stamp_sender[1].ssid",
+        &[
+            "duplicate STAMP sender session [fc00:0:1::5]:50862 SSID 7",
+            "already defined at stamp_sender[0].ssid (line",
+        ],
+    );
+    let first = line_of(&text, "ssid = 7", appended());
+    assert!(e.to_string().contains(&format!("(line {first})")), "{e}");
+    assert_eq!(e.line, Some(line_of(&text, "ssid = 7", first + 1)));
+    // Another SSID, source or port is another session.
+    ok(&senders(&format!(
+        "{}\n{}",
+        sender(""),
+        sender("src_port = 50863").replace("name = \"probe\"", "name = \"probe2\"")
+    )));
+    ok(&senders(&format!(
+        "{}\n{}",
+        sender(""),
+        sender("")
+            .replace("name = \"probe\"", "name = \"probe2\"")
+            .replace("ssid = 7", "ssid = 8")
+    )));
+
+    // Names are unique and well formed.
+    let two = format!(
+        "{}\n{}",
+        sender(""),
+        sender("").replace("ssid = 7", "ssid = 8")
+    );
+    let text = senders(&two);
+    let e = expect(
+        &text,
+        "stamp_sender[1].name",
+        &["duplicate STAMP sender name \"probe\""],
+    );
+    assert_eq!(
+        e.line,
+        Some(line_of(
+            &text,
+            "name = \"probe\"",
+            line_of(&text, "ssid = 7", 1) + 1
+        ))
+    );
+    expect(
+        &senders(&sender("").replace("name = \"probe\"", "name = \"a b\"")),
+        "stamp_sender[0].name",
+        &["\"a b\" is not a valid name"],
+    );
+}
+
+#[test]
+fn stamp_sender_errors_are_all_reported_and_nothing_is_built() {
+    let text = senders(&format!(
+        "{}\n{}",
+        sender("count = 0\ndscp = 99"),
+        sender("interval = \"bogus\"").replace("name = \"probe\"", "name = \"p2\"")
+    ));
+    let all = errs(&text);
+    let paths: Vec<&str> = all.errors().iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "stamp_sender[0].count",
+            "stamp_sender[0].dscp",
+            "stamp_sender[1].interval"
+        ],
+        "{all}"
+    );
+    // Section form and the unknown-section message know it.
+    expect(
+        &senders("[stamp_sender]\nname = \"x\"\n"),
+        "stamp_sender",
+        &["expected an array of tables, written [[stamp_sender]]"],
+    );
+    expect(
+        &with("[[stamp_senders]]\nname = \"x\"\n"),
+        "stamp_senders",
+        &["[[stamp_sender]]"],
+    );
+}

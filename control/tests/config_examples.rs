@@ -264,6 +264,35 @@ fn the_documented_examples_load() {
     assert!(complete >= 1, "docs/config.md has no complete example");
 }
 
+/// The ```toml blocks of docs/config.md that are section snippets (no
+/// [router]: the `[[stamp_session]]` and `[[stamp_sender]]` examples) load
+/// when appended to examples/edge1.toml.
+#[test]
+fn the_documented_snippets_load_into_edge1() {
+    let mut snippets = 0;
+    let mut rest = DOC;
+    while let Some(start) = rest.find("```toml\n") {
+        let body = &rest[start + 8..];
+        let end = body.find("```").expect("unterminated code block");
+        let block = &body[..end];
+        if !block.contains("[router]") {
+            let c = load(&format!("{EDGE1}\n{block}"), "edge1.toml + docs/config.md");
+            if block.contains("[[stamp_sender]]") {
+                let t = &c.stamp_senders[0];
+                assert_eq!(t.name, "to-edge2");
+                assert_eq!(t.source, v6("fc00:0:1::1"));
+                assert_eq!(*t.segments.last().unwrap(), v6("fc00:0:2::1"));
+                assert_eq!(t.interval, std::time::Duration::from_millis(100));
+                assert_eq!(t.length, 112, "authenticated base length");
+                dataplane::stamp_sender::SenderChannel::new(t.to_spec()).unwrap();
+            }
+            snippets += 1;
+        }
+        rest = &body[end + 3..];
+    }
+    assert!(snippets >= 2, "docs/config.md lost its section examples");
+}
+
 #[test]
 fn load_file_reads_and_names_the_file() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/edge2.toml");

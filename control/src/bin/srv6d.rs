@@ -84,8 +84,17 @@ enum Command {
             ran on: h_encaps, h_encaps_red, end, end_x, end_dt4, end_dt6, end_dt46, \
             end_dx4, end_dx6, ipv4_forward, ipv6_forward, local) drops: REASON=N... \
             (every dropped packet under one named reason) stamp: reflected=N (STAMP test \
-            packets answered by the inline reflector) discarded: REASON=N... and, if any, events: \
+            packets answered by the inline reflector) discarded: REASON=N... sent=N replies=N \
+            (the engine's [[stamp_sender]] sessions: test packets sent, replies taken) \
+            reply_errors: REASON=N... and, if any, events: \
             no_free_frame=N (times a fill ring found no free frame).\n\n\
+            Each [[stamp_sender]] session of the file runs in the engine from start-up \
+            (a SIGHUP keeps unchanged sessions running, restarts changed ones). With the \
+            counters, and at shutdown, srv6d logs one line per session: stamp sender NAME: \
+            sent, received, lost, duplicates, reordered, late and the round trip in µs \
+            (min/p50/p99/max); --stamp-results FILE writes, at shutdown, one JSON object \
+            per session and line (the `srv6d stamp send --json` report plus the engine's \
+            counters and every record kept: [seq, T1, T2, T3, T4, sender TTL]).\n\n\
             Logs go to stderr; set the level with --log-level or RUST_LOG.\n\n\
             Exit status: 0 after a clean shutdown, 1 if the router could not start, failed \
             while running, or had frames unaccounted for at shutdown, 2 if the \
@@ -123,6 +132,10 @@ enum Command {
         /// Log level (error, warn, info, debug, trace) unless RUST_LOG is set.
         #[arg(long, default_value = "info", value_name = "LEVEL")]
         log_level: String,
+        /// At shutdown, write the [[stamp_sender]] sessions' results here
+        /// (JSON, one session per line; replaced atomically).
+        #[arg(long, value_name = "FILE")]
+        stamp_results: Option<PathBuf>,
     },
     /// Measure delay and loss with STAMP over kernel sockets (no router needed).
     #[command(
@@ -288,6 +301,7 @@ fn main() -> ExitCode {
             busy_poll,
             stats_interval,
             log_level,
+            stamp_results,
         } => {
             let idle = match idle.as_str() {
                 "yield" => IdlePolicy::Yield,
@@ -300,7 +314,13 @@ fn main() -> ExitCode {
                 idle,
                 busy_poll,
             };
-            run(&config, engine, stats_interval, &log_level)
+            run(
+                &config,
+                engine,
+                stats_interval,
+                &log_level,
+                stamp_results.as_deref(),
+            )
         }
         Command::Stamp { command } => stamp_command(command),
     }
@@ -360,9 +380,12 @@ fn counters_line(c: &dataplane::engine::Counters) -> String {
         ),
     );
     line.push_str(&format!(
-        " stamp: reflected={} discarded: {}",
+        " stamp: reflected={} discarded: {} sent={} replies={} reply_errors: {}",
         c.stamp_reflected,
-        nonzero(&mut c.stamp_discards.iter())
+        nonzero(&mut c.stamp_discards.iter()),
+        c.stamp_sent,
+        c.stamp_replies,
+        nonzero(&mut c.stamp_reply_errors.iter())
     ));
     let events = nonzero(&mut c.engine.iter().filter(|(name, _)| is_event(name)));
     if events != "none" {
@@ -377,6 +400,7 @@ fn run(
     engine: control::router::EngineOptions,
     stats_interval: u64,
     log_level: &str,
+    stamp_results: Option<&std::path::Path>,
 ) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(log_level));
@@ -475,6 +499,7 @@ fn run(
                     }
                 }
                 _ = health.tick() => {
+                    router.collect_stamp();
                     if let Err(e) = router.check() {
                         tracing::error!("{e}; stopping");
                         failed = true;
@@ -486,6 +511,9 @@ fn run(
                 _ = ticker.tick(), if stats_interval > 0 => {
                     if let Some(c) = router.counters() {
                         tracing::info!("counters: {}", counters_line(&c));
+                    }
+                    for r in router.stamp_reports(false) {
+                        tracing::info!("{}", control::stamp_inline::summary_line(&r));
                     }
                 }
             }
@@ -504,6 +532,23 @@ fn run(
     if let Some(c) = last {
         tracing::info!("final counters: {}", counters_line(&c));
     }
+    let reports = router.stamp_reports(true);
+    for r in &reports {
+        tracing::info!("final {}", control::stamp_inline::summary_line(r));
+    }
+    let mut results_failed = false;
+    if let Some(path) = stamp_results {
+        let text: String = reports
+            .iter()
+            .map(|r| control::stamp_inline::json_line(r) + "\n")
+            .collect();
+        if let Err(e) = write_atomically(path, text.as_bytes()) {
+            tracing::error!(file = %path.display(), "cannot write the STAMP results: {e}");
+            results_failed = true;
+        } else {
+            tracing::info!(file = %path.display(), sessions = reports.len(), "STAMP results written");
+        }
+    }
     match router.stop() {
         Ok(accounting) => {
             tracing::info!(
@@ -514,7 +559,7 @@ fn run(
             if !accounting.balanced() {
                 tracing::error!(?accounting, "UMEM frames unaccounted for at shutdown");
                 ExitCode::FAILURE
-            } else if failed {
+            } else if failed || results_failed {
                 ExitCode::FAILURE
             } else {
                 ExitCode::SUCCESS
@@ -525,6 +570,25 @@ fn run(
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over
+/// `path`: a reader sees the old file or the whole new one.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Set by SIGINT/SIGTERM during `srv6d stamp`.

@@ -61,7 +61,7 @@ pub enum ErrorKind {
     Syntax(String),
     /// A top-level table or key that is not part of the format.
     #[error(
-        "unknown section; expected one of [[port]], [[vrf]], [router], [[sid]], [[policy]], [[route]], [[stamp_session]]"
+        "unknown section; expected one of [[port]], [[vrf]], [router], [[sid]], [[policy]], [[route]], [[stamp_session]], [[stamp_sender]]"
     )]
     UnknownSection,
     /// A section written in the wrong form (`[port]` for `[[port]]`).
@@ -216,6 +216,15 @@ pub enum ErrorKind {
         is: String,
         /// E.g. "a WAN port (the route is in the underlay)".
         expected: String,
+    },
+    /// A STAMP sender session the STAMP crate refused (its test packet
+    /// length).
+    #[error("{reason}, for an {mode} session")]
+    StampSender {
+        /// "unauthenticated (no key)" or "authenticated (key set)".
+        mode: &'static str,
+        /// `stamp::sender::SenderSession::new`'s reason.
+        reason: stamp::sender::SenderError,
     },
     /// Two entries that cannot both be applied.
     #[error("{0}")]

@@ -43,6 +43,7 @@ mod validate;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::Path;
+use std::time::Duration;
 
 use dataplane::behavior::{EncapPolicy, FlowLabelMode, SidBehavior};
 use dataplane::fib::{Fib, FibBuilder, PolicyId, PortId, RouteAction, VrfId};
@@ -50,12 +51,23 @@ use dataplane::fib::{Fib, FibBuilder, PolicyId, PortId, RouteAction, VrfId};
 pub use error::{ConfigError, ConfigErrors, ErrorKind, MAX_ERRORS};
 pub use schema::{
     BehaviorName, ConfigFile, FlowLabel, PolicyEntry, PolicyMode, PortEntry, PortRole, RouteEntry,
-    RouterEntry, SidEntry, VrfEntry, XdpMode,
+    RouterEntry, SidEntry, StampMode, StampSenderEntry, StampSessionEntry, StampTimestampFormat,
+    StampUnknownSsid, VrfEntry, XdpMode,
 };
 
 /// The STAMP reflector's UDP port when `router.stamp_port` is not given
 /// (RFC 8762).
 pub const DEFAULT_STAMP_PORT: u16 = 862;
+
+/// A `[[stamp_sender]]`'s UDP source port when `src_port` is not given.
+pub const DEFAULT_STAMP_SENDER_SRC_PORT: u16 = 50862;
+
+/// A `[[stamp_sender]]`'s UDP destination port when `dst_port` is not
+/// given (RFC 8762).
+pub const DEFAULT_STAMP_SENDER_DST_PORT: u16 = 862;
+
+/// A `[[stamp_sender]]`'s interval when `interval` is not given.
+pub const DEFAULT_STAMP_SENDER_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Most queues a port may ask for.
 pub const MAX_QUEUES: u16 = 256;
@@ -117,6 +129,90 @@ pub struct RouteConfig {
     pub action: RouteAction,
 }
 
+/// One `[[stamp_sender]]`, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StampSenderConfig {
+    /// Its name in the file (logs and results).
+    pub name: String,
+    /// Session-Sender Identifier.
+    pub ssid: u16,
+    /// Source address of the test packets: one of `router.addresses`.
+    pub source: std::net::Ipv6Addr,
+    /// SIDs in travel order; the last one is the reflector.
+    pub segments: Vec<std::net::Ipv6Addr>,
+    /// UDP source port: the replies come back to it.
+    pub src_port: u16,
+    /// UDP destination port: the reflector's.
+    pub dst_port: u16,
+    /// Time between two test packets.
+    pub interval: std::time::Duration,
+    /// Test packets to send; `None`: until the session is removed.
+    pub count: Option<u64>,
+    /// HMAC key: the session is authenticated.
+    pub key: Option<stamp::auth::HmacKey>,
+    /// UDP data length of each test packet.
+    pub length: usize,
+    /// Timestamp format of T1 (and the Error Estimate's Z bit).
+    pub timestamp_format: stamp::time::TimestampFormat,
+    /// DSCP of the test packets, 0..=63.
+    pub dscp: u8,
+    /// The sender's and the reflector's clocks are known to be
+    /// synchronised (one-way delays are valid; the Error Estimate's S bit).
+    pub clocks_synchronized: bool,
+}
+
+impl StampSenderConfig {
+    /// The STAMP mode: authenticated iff a key is set.
+    pub fn mode(&self) -> stamp::packet::Mode {
+        if self.key.is_some() {
+            stamp::packet::Mode::Authenticated
+        } else {
+            stamp::packet::Mode::Unauthenticated
+        }
+    }
+
+    /// The Error Estimate of the test packets: S from
+    /// `clocks_synchronized`, Z from the timestamp format, and about 1 ms
+    /// (2^22 / 2^32 s), a software clock's honest claim.
+    pub fn error_estimate(&self) -> stamp::time::ErrorEstimate {
+        stamp::time::ErrorEstimate {
+            synchronized: self.clocks_synchronized,
+            ptp: self.timestamp_format == stamp::time::TimestampFormat::Ptp,
+            scale: 22,
+            multiplier: 1,
+        }
+    }
+
+    /// The packet template: SSID, mode, key, format, Error Estimate and
+    /// length.
+    pub fn session(&self) -> stamp::sender::SenderSession {
+        stamp::sender::SenderSession::new(
+            self.ssid,
+            self.mode(),
+            self.key.clone(),
+            self.timestamp_format,
+            self.error_estimate(),
+            self.length,
+        )
+        .expect("the length and the key were checked when the file was loaded")
+    }
+
+    /// The engine's form of the session (Traffic Class = DSCP << 2, ECN 0).
+    pub fn to_spec(&self) -> dataplane::stamp_sender::SenderSpec {
+        dataplane::stamp_sender::SenderSpec {
+            name: self.name.clone(),
+            source: self.source,
+            segments: self.segments.clone(),
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            interval: self.interval,
+            count: self.count,
+            traffic_class: self.dscp << 2,
+            session: self.session(),
+        }
+    }
+}
+
 /// Why the engine owns an IPv6 prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Owner {
@@ -154,6 +250,8 @@ pub struct LoadedConfig {
     pub source: Ipv6Addr,
     /// UDP port of the STAMP reflector.
     pub stamp_port: u16,
+    /// The `[[stamp_sender]]` sessions, in file order.
+    pub stamp_senders: Vec<StampSenderConfig>,
     /// What the XDP program steers to the engine: local SIDs, SID prefixes
     /// and `router.addresses`, sorted by prefix.
     pub owned_addresses: Vec<OwnedPrefix>,

@@ -35,6 +35,9 @@ pub struct ConfigFile {
     /// `[[stamp_session]]`: sessions the inline STAMP reflector knows.
     #[serde(default)]
     pub stamp_session: Vec<StampSessionEntry>,
+    /// `[[stamp_sender]]`: STAMP Session-Sender sessions the engine runs.
+    #[serde(default)]
+    pub stamp_sender: Vec<StampSenderEntry>,
 }
 
 /// `[[stamp_session]]`
@@ -49,6 +52,61 @@ pub struct StampSessionEntry {
     /// SIDs the replies visit before the sender, in travel order.
     #[serde(default)]
     pub return_segments: Vec<String>,
+}
+
+/// `[[stamp_sender]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StampSenderEntry {
+    /// Name in logs and results; unique among the senders.
+    pub name: String,
+    /// The Session-Sender Identifier, 0..=65535.
+    pub ssid: i64,
+    /// Source address of the test packets: one of `router.addresses`.
+    pub source: String,
+    /// SIDs in travel order; the last one is the reflector.
+    pub segments: Vec<String>,
+    /// UDP source port (the replies come back to it); default 50862.
+    pub src_port: Option<i64>,
+    /// UDP destination port (the reflector's); default 862.
+    pub dst_port: Option<i64>,
+    /// Time between two test packets, e.g. `"10ms"`; default 10 ms.
+    pub interval: Option<String>,
+    /// Test packets to send; absent: until the session is removed.
+    pub count: Option<i64>,
+    /// HMAC-SHA-256 key in hex: the session is authenticated.
+    pub key: Option<String>,
+    /// UDP data length of each test packet; default the base length.
+    pub length: Option<i64>,
+    /// `"ntp"` (default) or `"ptp"`.
+    #[serde(default)]
+    pub timestamp_format: StampTimestampFormat,
+    /// DSCP of the test packets, 0..=63; default 0.
+    pub dscp: Option<i64>,
+    /// The sender's and the reflector's clocks are synchronised.
+    #[serde(default)]
+    pub clocks_synchronized: bool,
+}
+
+/// `router.stamp_timestamp_format` and `stamp_sender[].timestamp_format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StampTimestampFormat {
+    /// NTP 64-bit format (Error Estimate Z = 0).
+    #[default]
+    Ntp,
+    /// PTPv2 truncated format (Error Estimate Z = 1).
+    Ptp,
+}
+
+impl StampTimestampFormat {
+    /// The STAMP crate's form.
+    pub const fn format(self) -> stamp::time::TimestampFormat {
+        match self {
+            StampTimestampFormat::Ntp => stamp::time::TimestampFormat::Ntp,
+            StampTimestampFormat::Ptp => stamp::time::TimestampFormat::Ptp,
+        }
+    }
 }
 
 /// `[[port]]`
@@ -144,6 +202,10 @@ pub struct RouterEntry {
     /// Replies per second per source address (also the burst); absent: no
     /// limit.
     pub stamp_rate_limit: Option<i64>,
+    /// Timestamp format of the reflector's T2 and T3: `"ntp"` (default) or
+    /// `"ptp"`.
+    #[serde(default)]
+    pub stamp_timestamp_format: StampTimestampFormat,
 }
 
 /// `router.stamp_mode`.

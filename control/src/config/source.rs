@@ -22,8 +22,8 @@ use toml::Spanned;
 
 use super::error::{ConfigError, ErrorKind};
 use super::schema::{
-    ConfigFile, PolicyEntry, PortEntry, RouteEntry, RouterEntry, SidEntry, StampSessionEntry,
-    VrfEntry,
+    ConfigFile, PolicyEntry, PortEntry, RouteEntry, RouterEntry, SidEntry, StampSenderEntry,
+    StampSessionEntry, VrfEntry,
 };
 
 /// A table whose values remember their byte span.
@@ -134,6 +134,7 @@ pub(crate) struct Sections {
     pub policy: Vec<Entry<PolicyEntry>>,
     pub route: Vec<Entry<RouteEntry>>,
     pub stamp_session: Vec<Entry<StampSessionEntry>>,
+    pub stamp_sender: Vec<Entry<StampSenderEntry>>,
     pub broken: Broken,
 }
 
@@ -153,6 +154,8 @@ struct SpannedFile {
     route: Vec<Spanned<SpannedTable>>,
     #[serde(default)]
     stamp_session: Vec<Spanned<SpannedTable>>,
+    #[serde(default)]
+    stamp_sender: Vec<Spanned<SpannedTable>>,
 }
 
 const TABLE_SECTION: &str = "router";
@@ -165,6 +168,7 @@ fn section_shape(name: &str) -> &'static str {
         "policy" => "an array of tables, written [[policy]]",
         "route" => "an array of tables, written [[route]]",
         "stamp_session" => "an array of tables, written [[stamp_session]]",
+        "stamp_sender" => "an array of tables, written [[stamp_sender]]",
         _ => "a table, written [router]",
     }
 }
@@ -290,6 +294,7 @@ pub(crate) fn parse(
     section!(policy);
     section!(route);
     section!(stamp_session);
+    section!(stamp_sender);
     if let Some(router) = &file.router {
         match typed(src, "router", router, errors) {
             Some(e) => s.router = Some(e),
@@ -522,7 +527,8 @@ mod tests {
                 "sid",
                 "policy",
                 "route",
-                "stamp_session"
+                "stamp_session",
+                "stamp_sender"
             ]
         );
         assert_eq!(struct_fields::<VrfEntry>(), &["name", "id"]);

@@ -8,6 +8,14 @@ use dataplane::fib::{Adjacency, NextHop, RouteAction};
 
 use super::{LoadedConfig, Owner};
 
+/// `"NTP"` or `"PTP"`.
+fn format_name(f: stamp::time::TimestampFormat) -> &'static str {
+    match f {
+        stamp::time::TimestampFormat::Ntp => "NTP",
+        stamp::time::TimestampFormat::Ptp => "PTP",
+    }
+}
+
 pub(crate) struct Summary<'a>(pub &'a LoadedConfig);
 
 impl Summary<'_> {
@@ -91,8 +99,9 @@ impl fmt::Display for Summary<'_> {
             let cfg = &r.config;
             writeln!(
                 f,
-                "  STAMP reflector       {:?}, unknown SSIDs: {:?}, rate limit: {}",
+                "  STAMP reflector       {:?}, {} timestamps, unknown SSIDs: {:?}, rate limit: {}",
                 cfg.mode(),
+                format_name(cfg.timestamp_format()),
                 cfg.unknown_ssid(),
                 cfg.rate_limit().map_or("none".to_string(), |l| format!(
                     "{}/s per source",
@@ -117,6 +126,47 @@ impl fmt::Display for Summary<'_> {
                     }
                 )?;
             }
+        }
+
+        if !c.stamp_senders.is_empty() {
+            writeln!(f, "\nSTAMP senders ({}):", c.stamp_senders.len())?;
+        }
+        for t in &c.stamp_senders {
+            let (via, reflector) = t.segments.split_at(t.segments.len().saturating_sub(1));
+            let mut path: Vec<String> = via.iter().map(|a| a.to_string()).collect();
+            if let Some(r) = reflector.first() {
+                path.push(format!("[{r}]:{}", t.dst_port));
+            }
+            writeln!(
+                f,
+                "  {:<16} SSID {:<5} [{}]:{} -> {}",
+                t.name,
+                t.ssid,
+                t.source,
+                t.src_port,
+                path.join(", ")
+            )?;
+            let count = t
+                .count
+                .map_or_else(|| "until stopped".to_string(), |n| format!("{n} packets"));
+            let mode = if t.key.is_some() {
+                "authenticated"
+            } else {
+                "unauthenticated"
+            };
+            let clocks = if t.clocks_synchronized {
+                "clocks synchronised"
+            } else {
+                "clocks not synchronised"
+            };
+            writeln!(
+                f,
+                "      every {:?}, {count}, {mode}, {} timestamps, {} octets, DSCP {}, {clocks}",
+                t.interval,
+                format_name(t.timestamp_format),
+                t.length,
+                t.dscp
+            )?;
         }
 
         writeln!(f, "\nSIDs ({}):", c.sids.len())?;

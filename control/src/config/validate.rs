@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use dataplane::behavior::local::MAX_ORIGINATED_SEGMENTS;
 use dataplane::behavior::{
     EncapMode, EncapPolicy, FlowLabelMode, SidBehavior, MAX_SEGMENTS, UNDERLAY,
 };
@@ -19,12 +20,13 @@ use dataplane::fib::{
 use super::error::{ConfigError, ConfigErrors, ErrorKind};
 use super::schema::{
     BehaviorName, FlowLabel, PolicyMode, PortRole, RouteEntry, RouterEntry, StampMode,
-    StampSessionEntry, StampUnknownSsid,
+    StampSenderEntry, StampSessionEntry, StampUnknownSsid,
 };
 use super::source::{self, At, Entry, Sections, Source};
 use super::{
     LoadedConfig, OwnedPrefix, Owner, PolicyConfig, PortConfig, RouteConfig, SidConfig,
-    DEFAULT_STAMP_PORT, MAX_QUEUES,
+    StampSenderConfig, DEFAULT_STAMP_PORT, DEFAULT_STAMP_SENDER_DST_PORT,
+    DEFAULT_STAMP_SENDER_INTERVAL, DEFAULT_STAMP_SENDER_SRC_PORT, MAX_QUEUES,
 };
 
 /// The name routes and SIDs use for VRF 0.
@@ -158,7 +160,6 @@ fn not_neighbour(a: &IpAddr) -> Option<&'static str> {
     }
 }
 
-/// A unicast IPv6 address usable as `usage`.
 /// An HMAC key written in hex: 1 to 64 octets.
 fn parse_hex_key(hex: &str) -> Option<Vec<u8>> {
     if hex.is_empty() || hex.len() % 2 != 0 || hex.len() > 128 {
@@ -170,6 +171,30 @@ fn parse_hex_key(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// An HMAC key written in hex, or the error that names the form expected.
+fn parse_key(hex: &str) -> Result<stamp::auth::HmacKey, ErrorKind> {
+    parse_hex_key(hex)
+        .map(|bytes| stamp::auth::HmacKey::new(&bytes))
+        .ok_or_else(|| ErrorKind::BadValue {
+            value: hex.to_string(),
+            expected: "an HMAC key as 2 to 128 hex digits (1 to 64 octets), \
+                       such as \"00112233445566778899aabbccddeeff\""
+                .to_string(),
+        })
+}
+
+/// A UDP port, 1 to 65535.
+fn parse_port(value: i64, default: u16) -> Result<u16, ErrorKind> {
+    match u16::try_from(value) {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(ErrorKind::OutOfRange {
+            value,
+            expected: format!("a UDP port, 1 to 65535 (default {default})"),
+        }),
+    }
+}
+
+/// A unicast IPv6 address usable as `usage`.
 fn parse_unicast_v6(value: &str, usage: &'static str) -> Result<Ipv6Addr, ErrorKind> {
     let addr: Ipv6Addr = value.parse().map_err(|_| ErrorKind::BadValue {
         value: value.to_string(),
@@ -317,6 +342,16 @@ struct Router {
     stamp: stamp::reflector::ReflectorConfig,
 }
 
+/// What `[[stamp_sender]]` needs of `[router]`, known even when another
+/// router key is wrong: `None` where it could not be checked.
+#[derive(Default)]
+struct RouterView {
+    /// Every one of `router.addresses`, if all of them parsed.
+    addresses: Option<Vec<Ipv6Addr>>,
+    /// `router.stamp_port` (or its default), if valid.
+    stamp_port: Option<u16>,
+}
+
 /// Every section, checked, before anything is built.
 struct Checked {
     vrfs: BTreeMap<String, VrfId>,
@@ -325,6 +360,7 @@ struct Checked {
     policies: HashMap<String, PolicyConfig>,
     sids: Vec<(SidConfig, At)>,
     routes: Vec<(RouteConfig, At)>,
+    stamp_senders: Vec<StampSenderConfig>,
 }
 
 /// A port as far as the other sections need it.
@@ -411,7 +447,8 @@ impl Checker<'_, '_> {
     fn check(&mut self, s: &Sections) -> Option<LoadedConfig> {
         let vrfs = self.vrfs(s);
         let ports = self.ports(s, &vrfs);
-        let router = self.router(s);
+        let (router, view) = self.router(s);
+        let stamp_senders = self.stamp_senders(s, &view);
         let policies = self.policies(s, router.as_ref().map(|r| r.source));
         let sids = self.sids(s, &vrfs, &ports);
         let routes = self.routes(s, &vrfs, &ports, &policies);
@@ -430,6 +467,7 @@ impl Checker<'_, '_> {
                 policies,
                 sids,
                 routes,
+                stamp_senders,
             },
         )
     }
@@ -673,18 +711,10 @@ impl Checker<'_, '_> {
             };
             let key = match key {
                 None => Some(None),
-                Some(hex) => match parse_hex_key(hex) {
-                    Some(bytes) => Some(Some(stamp::auth::HmacKey::new(&bytes))),
-                    None => {
-                        self.error(
-                            e.key("key"),
-                            ErrorKind::BadValue {
-                                value: hex.clone(),
-                                expected: "an HMAC key as 2 to 128 hex digits (1 to 64 octets), \
-                                           such as \"00112233445566778899aabbccddeeff\""
-                                    .to_string(),
-                            },
-                        );
+                Some(hex) => match parse_key(hex) {
+                    Ok(key) => Some(Some(key)),
+                    Err(kind) => {
+                        self.error(e.key("key"), kind);
                         None
                     }
                 },
@@ -727,7 +757,7 @@ impl Checker<'_, '_> {
         ok.then_some(sessions)
     }
 
-    fn router(&mut self, s: &Sections) -> Option<Router> {
+    fn router(&mut self, s: &Sections) -> (Option<Router>, RouterView) {
         let Some(e) = &s.router else {
             if !s.broken.router {
                 self.error(
@@ -737,7 +767,7 @@ impl Checker<'_, '_> {
                     },
                 );
             }
-            return None;
+            return (None, RouterView::default());
         };
         let RouterEntry {
             source,
@@ -746,6 +776,7 @@ impl Checker<'_, '_> {
             stamp_mode,
             stamp_unknown_ssid,
             stamp_rate_limit,
+            stamp_timestamp_format,
         } = &e.value;
         let source = match parse_unicast_v6(source, "an encapsulation source") {
             Ok(a) => Some(a),
@@ -756,6 +787,7 @@ impl Checker<'_, '_> {
         };
         let mut owned = Vec::new();
         let mut seen = HashMap::new();
+        let mut addresses_ok = true;
         for (i, a) in addresses.iter().enumerate() {
             match parse_unicast_v6(a, "a router address") {
                 Ok(addr) => {
@@ -769,26 +801,25 @@ impl Checker<'_, '_> {
                         owned.push((addr, e.item("addresses", i)));
                     }
                 }
-                Err(kind) => self.error(e.item("addresses", i), kind),
+                Err(kind) => {
+                    self.error(e.item("addresses", i), kind);
+                    addresses_ok = false;
+                }
             }
         }
         let stamp_port = match stamp_port {
             None => Some(DEFAULT_STAMP_PORT),
-            Some(p) => match u16::try_from(*p) {
-                Ok(p) if p > 0 => Some(p),
-                _ => {
-                    self.error(
-                        e.key("stamp_port"),
-                        ErrorKind::OutOfRange {
-                            value: *p,
-                            expected: format!(
-                                "a UDP port, 1 to 65535 (default {DEFAULT_STAMP_PORT})"
-                            ),
-                        },
-                    );
+            Some(p) => match parse_port(*p, DEFAULT_STAMP_PORT) {
+                Ok(p) => Some(p),
+                Err(kind) => {
+                    self.error(e.key("stamp_port"), kind);
                     None
                 }
             },
+        };
+        let view = RouterView {
+            addresses: addresses_ok.then(|| owned.iter().map(|(a, _)| *a).collect()),
+            stamp_port,
         };
         let rate_limit = match stamp_rate_limit {
             None => Some(None),
@@ -812,6 +843,13 @@ impl Checker<'_, '_> {
             },
         };
         let sessions = self.stamp_sessions(s);
+        let format = stamp_timestamp_format.format();
+        let Some(sessions) = sessions else {
+            return (None, view);
+        };
+        let Some(rate_limit) = rate_limit else {
+            return (None, view);
+        };
         let stamp = stamp::reflector::ReflectorConfig::new(
             match stamp_mode {
                 StampMode::Stateless => stamp::reflector::ReflectorMode::Stateless,
@@ -821,19 +859,302 @@ impl Checker<'_, '_> {
                 StampUnknownSsid::Reflect => stamp::reflector::UnknownSsid::Reflect,
                 StampUnknownSsid::Drop => stamp::reflector::UnknownSsid::Drop,
             },
-            sessions?,
-            stamp::time::TimestampFormat::Ntp,
-            stamp::reflector::ReflectorConfig::default().error_estimate(),
-            rate_limit?,
+            sessions,
+            format,
+            // Z must say which format T2 and T3 are in (ReflectorConfig::new
+            // sets it from the format too).
+            stamp::time::ErrorEstimate {
+                ptp: format == stamp::time::TimestampFormat::Ptp,
+                ..stamp::reflector::ReflectorConfig::default().error_estimate()
+            },
+            rate_limit,
             false,
         )
         .expect("sessions and the rate limit were checked above");
-        Some(Router {
-            source: source?,
-            addresses: owned,
-            stamp_port: stamp_port?,
-            stamp,
-        })
+        let router = match (source, stamp_port) {
+            (Some(source), Some(stamp_port)) => Some(Router {
+                source,
+                addresses: owned,
+                stamp_port,
+                stamp,
+            }),
+            _ => None,
+        };
+        (router, view)
+    }
+
+    /// `[[stamp_sender]]`: every key checked on its own, then the source
+    /// against `router.addresses`, `src_port` against the reflector's port,
+    /// and names and (source, src_port, SSID) for uniqueness. Everything
+    /// `SenderSpec::validate` and `SenderSession::new` would refuse is
+    /// reported here, with its line.
+    fn stamp_senders(&mut self, s: &Sections, router: &RouterView) -> Vec<StampSenderConfig> {
+        let mut senders = Vec::new();
+        let mut names = HashMap::new();
+        let mut seen = HashMap::new();
+        for e in &s.stamp_sender {
+            let StampSenderEntry {
+                name,
+                ssid,
+                source,
+                segments,
+                src_port,
+                dst_port,
+                interval,
+                count,
+                key,
+                length,
+                timestamp_format,
+                dscp,
+                clocks_synchronized,
+            } = &e.value;
+            let mut ok = self.name_ok(
+                &mut names,
+                e.key("name"),
+                name,
+                (valid_name, NAME_RULE),
+                "STAMP sender name",
+            );
+            let ssid = match u16::try_from(*ssid) {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    self.error(
+                        e.key("ssid"),
+                        ErrorKind::OutOfRange {
+                            value: *ssid,
+                            expected: "an SSID, 0 to 65535".to_string(),
+                        },
+                    );
+                    None
+                }
+            };
+            let source = match parse_unicast_v6(source, "a STAMP test packet source") {
+                Ok(a) => match &router.addresses {
+                    Some(addresses) if !addresses.contains(&a) => {
+                        self.error(
+                            e.key("source"),
+                            ErrorKind::Conflict(format!(
+                                "{a} is not one of router.addresses: replies to it would be \
+                                 handed to the kernel, not to srv6d; expected one of the \
+                                 router's addresses (list it in router.addresses)"
+                            )),
+                        );
+                        None
+                    }
+                    _ => Some(a),
+                },
+                Err(kind) => {
+                    self.error(e.key("source"), kind);
+                    None
+                }
+            };
+            let mut path = Vec::new();
+            if segments.is_empty() || segments.len() > MAX_ORIGINATED_SEGMENTS {
+                self.error(
+                    e.key("segments"),
+                    ErrorKind::SegmentCount {
+                        count: segments.len(),
+                        max: MAX_ORIGINATED_SEGMENTS,
+                    },
+                );
+                ok = false;
+            }
+            for (i, seg) in segments.iter().enumerate() {
+                match parse_unicast_v6(seg, "a SID in a segment list") {
+                    Ok(a) => path.push(a),
+                    Err(kind) => {
+                        self.error(e.item("segments", i), kind);
+                        ok = false;
+                    }
+                }
+            }
+            let src_port = match src_port.map(|p| parse_port(p, DEFAULT_STAMP_SENDER_SRC_PORT)) {
+                None => Some(DEFAULT_STAMP_SENDER_SRC_PORT),
+                Some(Ok(p)) => Some(p),
+                Some(Err(kind)) => {
+                    self.error(e.key("src_port"), kind);
+                    None
+                }
+            };
+            let src_port = match (src_port, router.stamp_port) {
+                (Some(p), Some(reflector)) if p == reflector => {
+                    self.error(
+                        e.key("src_port"),
+                        ErrorKind::Conflict(format!(
+                            "{p} is router.stamp_port, the reflector's port: the replies come \
+                             back to src_port and would be taken for test packets; expected \
+                             another port (default {DEFAULT_STAMP_SENDER_SRC_PORT})"
+                        )),
+                    );
+                    None
+                }
+                (p, _) => p,
+            };
+            let dst_port = match dst_port.map(|p| parse_port(p, DEFAULT_STAMP_SENDER_DST_PORT)) {
+                None => Some(DEFAULT_STAMP_SENDER_DST_PORT),
+                Some(Ok(p)) => Some(p),
+                Some(Err(kind)) => {
+                    self.error(e.key("dst_port"), kind);
+                    None
+                }
+            };
+            let interval = match interval {
+                None => Some(DEFAULT_STAMP_SENDER_INTERVAL),
+                Some(text) => match crate::stamp_socket::parse_duration(text) {
+                    Ok(d) if d >= dataplane::stamp_sender::MIN_INTERVAL => Some(d),
+                    Ok(_) => {
+                        self.error(
+                            e.key("interval"),
+                            ErrorKind::BadValue {
+                                value: text.clone(),
+                                expected: "an interval of at least 1ms (the engine's minimum), \
+                                           such as \"1ms\", \"10ms\" or \"1.5s\""
+                                    .to_string(),
+                            },
+                        );
+                        None
+                    }
+                    Err(message) => {
+                        self.error(e.key("interval"), ErrorKind::InvalidValue(message));
+                        None
+                    }
+                },
+            };
+            let count = match count {
+                None => Some(None),
+                Some(n) => match u64::try_from(*n) {
+                    Ok(n) if n > 0 => Some(Some(n)),
+                    _ => {
+                        self.error(
+                            e.key("count"),
+                            ErrorKind::OutOfRange {
+                                value: *n,
+                                expected: "1 or more test packets (leave it out to send until \
+                                           the session is removed)"
+                                    .to_string(),
+                            },
+                        );
+                        None
+                    }
+                },
+            };
+            let mode = if key.is_some() {
+                stamp::packet::Mode::Authenticated
+            } else {
+                stamp::packet::Mode::Unauthenticated
+            };
+            let key = match key {
+                None => Some(None),
+                Some(hex) => match parse_key(hex) {
+                    Ok(key) => Some(Some(key)),
+                    Err(kind) => {
+                        self.error(e.key("key"), kind);
+                        None
+                    }
+                },
+            };
+            let format = timestamp_format.format();
+            let base = stamp::packet::base_len(stamp::packet::Role::Sender, mode);
+            let length = match length {
+                None => Some(base),
+                Some(n) => match usize::try_from(*n) {
+                    Err(_) => {
+                        self.error(
+                            e.key("length"),
+                            ErrorKind::OutOfRange {
+                                value: *n,
+                                expected: format!(
+                                    "a UDP data length: the base length ({base}) or at least \
+                                     4 more, at most {}",
+                                    stamp::sender::MAX_TEST_PACKET
+                                ),
+                            },
+                        );
+                        None
+                    }
+                    // Only the length is checked here: any key will do.
+                    Ok(len) => match stamp::sender::SenderSession::new(
+                        0,
+                        mode,
+                        Some(stamp::auth::HmacKey::new(&[0])),
+                        format,
+                        stamp::time::ErrorEstimate {
+                            multiplier: 1,
+                            ..Default::default()
+                        },
+                        len,
+                    ) {
+                        Ok(_) => Some(len),
+                        Err(reason) => {
+                            let mode = match mode {
+                                stamp::packet::Mode::Authenticated => "authenticated (key set)",
+                                stamp::packet::Mode::Unauthenticated => "unauthenticated (no key)",
+                            };
+                            self.error(e.key("length"), ErrorKind::StampSender { mode, reason });
+                            None
+                        }
+                    },
+                },
+            };
+            let dscp = match dscp {
+                None => Some(0),
+                Some(d) => match u8::try_from(*d) {
+                    Ok(d) if d < 64 => Some(d),
+                    _ => {
+                        self.error(
+                            e.key("dscp"),
+                            ErrorKind::OutOfRange {
+                                value: *d,
+                                expected: "a DSCP, 0 to 63 (default 0)".to_string(),
+                            },
+                        );
+                        None
+                    }
+                },
+            };
+            let (
+                true,
+                Some(ssid),
+                Some(source),
+                Some(src_port),
+                Some(dst_port),
+                Some(interval),
+                Some(count),
+                Some(key),
+                Some(length),
+                Some(dscp),
+            ) = (
+                ok, ssid, source, src_port, dst_port, interval, count, key, length, dscp,
+            )
+            else {
+                continue;
+            };
+            if !self.first(
+                &mut seen,
+                (source, src_port, ssid),
+                e.key("ssid"),
+                "STAMP sender session",
+                format!("[{source}]:{src_port} SSID {ssid}"),
+            ) {
+                continue;
+            }
+            senders.push(StampSenderConfig {
+                name: name.clone(),
+                ssid,
+                source,
+                segments: path,
+                src_port,
+                dst_port,
+                interval,
+                count,
+                key,
+                length,
+                timestamp_format: format,
+                dscp,
+                clocks_synchronized: *clocks_synchronized,
+            });
+        }
+        senders
     }
 
     fn policies(
@@ -1371,6 +1692,7 @@ impl Checker<'_, '_> {
             policies,
             sids,
             routes,
+            stamp_senders,
         } = checked;
         let whole: At = (String::new(), None);
         let mut fib = FibBuilder::new();
@@ -1502,6 +1824,7 @@ impl Checker<'_, '_> {
             vrfs,
             source,
             stamp_port,
+            stamp_senders,
             owned_addresses: owned,
             policies: policy_list,
             sids: sids.into_iter().map(|(sid, _)| sid).collect(),

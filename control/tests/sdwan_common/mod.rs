@@ -341,6 +341,18 @@ impl Srv6d {
         config: &Path,
         log: PathBuf,
     ) -> Result<Srv6d, String> {
+        Self::start_with(lab, ns, bin, config, log, &[])
+    }
+
+    /// [`Srv6d::start`] with more `srv6d run` arguments.
+    pub fn start_with(
+        lab: &Lab,
+        ns: &str,
+        bin: &Path,
+        config: &Path,
+        log: PathBuf,
+        extra: &[&std::ffi::OsStr],
+    ) -> Result<Srv6d, String> {
         let mut cmd = lab.command(
             ns,
             [
@@ -356,6 +368,7 @@ impl Srv6d {
                 "sleep".as_ref(),
             ],
         );
+        cmd.args(extra);
         let file = fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(file);
         let child = cmd
