@@ -29,7 +29,7 @@ use tracing::{info, warn};
 
 use crate::config::{LoadedConfig, OwnedPrefix, PortConfig, PortRole, StampSenderConfig};
 use crate::neighbors::{self, NeighborMonitor};
-use crate::stamp_inline::{InlineReport, SenderCollector, SessionRequest};
+use crate::stamp_inline::{summary_line, InlineReport, SenderCollector, SessionRequest};
 
 /// Why the router could not start or reload.
 #[derive(Debug, thiserror::Error)]
@@ -55,9 +55,9 @@ pub enum RouterError {
     /// Part of the router stopped working while it ran.
     #[error("{0}")]
     Failed(String),
-    /// A STAMP sender session could not be started.
-    #[error("STAMP sender session `{name}`: {message}")]
-    StampSender { name: String, message: String },
+    /// The STAMP sender sessions could not be started.
+    #[error("{0}")]
+    StampSender(#[from] crate::stamp_inline::ApplyError),
     /// A reload changed the ports.
     #[error(
         "reload refused: the ports changed ({0}); port changes need a restart, \
@@ -235,22 +235,17 @@ impl Router {
         // The sender sessions are published before the workers start: they
         // send their first packets as soon as they run.
         let mut senders = SenderCollector::new();
-        let published = match senders.apply(sender_requests(&config.stamp_senders)) {
-            Ok(channels) => engine_config.stamp_senders.publish(channels).map_err(|e| {
-                RouterError::StampSender {
-                    name: "*".into(),
-                    message: e.to_string(),
-                }
-            }),
-            Err((name, e)) => Err(RouterError::StampSender {
-                name,
-                message: e.to_string(),
-            }),
+        let channels = match senders.apply(sender_requests(&config.stamp_senders)) {
+            Ok((channels, _)) => channels,
+            Err(e) => {
+                let _ = monitor.stop();
+                return Err(e.into());
+            }
         };
-        if let Err(e) = published {
-            let _ = monitor.stop();
-            return Err(e);
-        }
+        engine_config
+            .stamp_senders
+            .publish(channels)
+            .expect("the collector checked the number of sessions");
         let engine = match Engine::start(engine_config, fib.clone(), table) {
             Ok(engine) => engine,
             Err(e) => {
@@ -330,12 +325,7 @@ impl Router {
             )));
         }
         let requests = sender_requests(&config.stamp_senders);
-        for r in &requests {
-            r.spec.validate().map_err(|e| RouterError::StampSender {
-                name: r.name.clone(),
-                message: e.to_string(),
-            })?;
-        }
+        SenderCollector::check(&requests)?;
         let old: BTreeSet<OwnedPrefix> = self.owned.iter().copied().collect();
         let new: BTreeSet<OwnedPrefix> = config.owned_addresses.iter().copied().collect();
         for owned in new.difference(&old) {
@@ -350,17 +340,18 @@ impl Router {
         self.fib.store(Arc::new(config.fib));
         // After the FIB: a new session's source address is ours by now.
         // Unchanged sessions keep running.
-        match self.senders.apply(requests) {
-            Ok(channels) => {
-                if let Some(engine) = &self.engine {
-                    if let Err(e) = engine.stamp_senders().publish(channels) {
-                        warn!(error = %e, "STAMP sender sessions not updated");
-                    }
-                }
-            }
-            Err((name, e)) => {
-                warn!(session = %name, error = %e, "STAMP sender sessions not updated")
-            }
+        let (channels, stopped) = self
+            .senders
+            .apply(requests)
+            .expect("checked before anything changed");
+        if let Some(engine) = &self.engine {
+            engine
+                .stamp_senders()
+                .publish(channels)
+                .expect("the collector checked the number of sessions");
+        }
+        for r in &stopped {
+            info!("stopped by the reload: {}", summary_line(r));
         }
         for owned in old.difference(&new) {
             if let Err(e) = self.steering.remove_owned(owned.prefix, owned.len) {

@@ -20,7 +20,8 @@ use std::net::SocketAddrV6;
 use std::sync::Arc;
 
 use dataplane::stamp_sender::{
-    ChannelCounters, SenderChannel, SenderEvent, SenderSpec, SpecError, REPLY_ERRORS,
+    ChannelCounters, SenderChannel, SenderEvent, SenderSpec, SpecError, MAX_SENDER_SESSIONS,
+    REPLY_ERRORS,
 };
 use stamp::stats::{Record, RecordQueue, SessionStats};
 
@@ -71,10 +72,28 @@ pub struct InlineReport {
     pub report: SenderReport,
 }
 
+/// Why [`SenderCollector::apply`] refused a list of sessions (nothing
+/// changed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    /// A session's spec.
+    #[error("STAMP sender session `{0}`: {1}")]
+    Spec(String, SpecError),
+    /// More than the engine takes.
+    #[error("{0} STAMP sender sessions: at most {MAX_SENDER_SESSIONS}")]
+    TooMany(usize),
+}
+
 /// The engine's sender sessions as the control plane sees them.
 #[derive(Default)]
 pub struct SenderCollector {
     sessions: Vec<Collected>,
+    /// The next worker slot to give a new session (round robin).
+    next_slot: usize,
+    /// Channels of stopped sessions that a worker may still hold: kept
+    /// until only this list holds them, so that a worker never frees one
+    /// (that is the control plane's job, off the packet path).
+    retired: Vec<Arc<SenderChannel>>,
 }
 
 impl std::fmt::Debug for SenderCollector {
@@ -91,16 +110,29 @@ impl SenderCollector {
         Self::default()
     }
 
+    /// What [`apply`](Self::apply) would refuse.
+    pub fn check(requests: &[SessionRequest]) -> Result<(), ApplyError> {
+        if requests.len() > MAX_SENDER_SESSIONS {
+            return Err(ApplyError::TooMany(requests.len()));
+        }
+        for r in requests {
+            r.spec
+                .validate()
+                .map_err(|e| ApplyError::Spec(r.name.clone(), e))?;
+        }
+        Ok(())
+    }
+
     /// Replaces the sessions (see the module docs) and returns the set of
-    /// channels to publish to the engine, in order. On error nothing
+    /// channels to publish to the engine, in order, and the final reports
+    /// of the sessions it stopped (removed or changed). On error nothing
     /// changes.
     pub fn apply(
         &mut self,
         requests: Vec<SessionRequest>,
-    ) -> Result<Vec<Arc<SenderChannel>>, (String, SpecError)> {
-        for r in &requests {
-            r.spec.validate().map_err(|e| (r.name.clone(), e))?;
-        }
+    ) -> Result<(Vec<Arc<SenderChannel>>, Vec<InlineReport>), ApplyError> {
+        Self::check(&requests)?;
+        self.collect();
         let mut next = Vec::with_capacity(requests.len());
         let mut old: Vec<Option<Collected>> = self.sessions.drain(..).map(Some).collect();
         for r in requests {
@@ -116,17 +148,24 @@ impl SenderCollector {
             });
             next.push(match kept {
                 Some(c) => c,
-                None => Collected {
-                    name: r.name,
-                    fingerprint: r.fingerprint,
-                    channel: SenderChannel::new(r.spec).expect("validated above"),
-                    stats: SessionStats::new(r.clocks_synchronized),
-                    records: RecordQueue::new(RECORD_CAPACITY),
-                },
+                None => {
+                    let slot = self.next_slot;
+                    self.next_slot = self.next_slot.wrapping_add(1);
+                    Collected {
+                        name: r.name,
+                        fingerprint: r.fingerprint,
+                        channel: SenderChannel::new(r.spec, slot).expect("validated above"),
+                        stats: SessionStats::new(r.clocks_synchronized),
+                        records: RecordQueue::new(RECORD_CAPACITY),
+                    }
+                }
             });
         }
+        let mut stopped: Vec<Collected> = old.into_iter().flatten().collect();
+        let stopped_reports = stopped.iter_mut().map(|c| c.report(true)).collect();
+        self.retired.extend(stopped.into_iter().map(|c| c.channel));
         self.sessions = next;
-        Ok(self.channels())
+        Ok((self.channels(), stopped_reports))
     }
 
     /// The channels, in publication order.
@@ -142,6 +181,7 @@ impl SenderCollector {
     /// Drains every session's events into its statistics and records;
     /// returns how many events there were.
     pub fn collect(&mut self) -> usize {
+        self.retired.retain(|ch| Arc::strong_count(ch) > 1);
         let mut n = 0;
         for s in &mut self.sessions {
             let Collected {
@@ -168,45 +208,49 @@ impl SenderCollector {
         self.collect();
         self.sessions
             .iter_mut()
-            .map(|s| {
-                let spec = s.channel.spec();
-                let counters = s.channel.counters();
-                let overflowed = s.records.overflowed();
-                let records: Vec<Record> = if take_records {
-                    s.records.drain()
-                } else {
-                    Vec::new()
-                };
-                let mut reply_errors: BTreeMap<&'static str, u64> = REPLY_ERRORS
-                    .iter()
-                    .zip(counters.reply_errors)
-                    .filter(|(_, n)| *n > 0)
-                    .map(|(e, n)| (e.name(), n))
-                    .collect();
-                for (name, n) in [
-                    ("send_failed", counters.send_failed),
-                    ("events_lost", counters.events_lost),
-                ] {
-                    if n > 0 {
-                        reply_errors.insert(name, n);
-                    }
-                }
-                InlineReport {
-                    name: s.name.clone(),
-                    ssid: spec.session.ssid(),
-                    segments: spec.segments.clone(),
-                    counters,
-                    finished: s.channel.finished(),
-                    report: SenderReport {
-                        summary: s.stats.summary(),
-                        records,
-                        records_dropped: overflowed,
-                        reply_errors,
-                        local: SocketAddrV6::new(spec.source, spec.src_port, 0, 0),
-                    },
-                }
-            })
+            .map(|s| s.report(take_records))
             .collect()
+    }
+}
+
+impl Collected {
+    fn report(&mut self, take_records: bool) -> InlineReport {
+        let spec = self.channel.spec();
+        let counters = self.channel.counters();
+        let overflowed = self.records.overflowed();
+        let records: Vec<Record> = if take_records {
+            self.records.drain()
+        } else {
+            Vec::new()
+        };
+        let mut reply_errors: BTreeMap<&'static str, u64> = REPLY_ERRORS
+            .iter()
+            .zip(counters.reply_errors)
+            .filter(|(_, n)| *n > 0)
+            .map(|(e, n)| (e.name(), n))
+            .collect();
+        for (name, n) in [
+            ("send_failed", counters.send_failed),
+            ("events_lost", counters.events_lost),
+        ] {
+            if n > 0 {
+                reply_errors.insert(name, n);
+            }
+        }
+        InlineReport {
+            name: self.name.clone(),
+            ssid: spec.session.ssid(),
+            segments: spec.segments.clone(),
+            counters,
+            finished: self.channel.finished(),
+            report: SenderReport {
+                summary: self.stats.summary(),
+                records,
+                records_dropped: overflowed,
+                reply_errors,
+                local: SocketAddrV6::new(spec.source, spec.src_port, 0, 0),
+            },
+        }
     }
 }
 
@@ -265,7 +309,7 @@ pub fn json_line(r: &InlineReport) -> String {
         "{{\"session\":\"{}\",\"ssid\":{},\"source\":\"{}\",\"segments\":[{}],\"finished\":{},\
          \"counters\":{{\"sent\":{},\"send_failed\":{},\"late\":{},\"replies\":{},\
          \"events_lost\":{}}},\"report\":{},\"records\":[{}]}}",
-        r.name.replace('\\', "\\\\").replace('"', "\\\""),
+        json_escape(&r.name),
         r.ssid,
         r.report.local,
         segments.join(","),
@@ -278,4 +322,18 @@ pub fn json_line(r: &InlineReport) -> String {
         crate::stamp_socket::json(&r.report),
         records.join(","),
     )
+}
+
+/// `text` as the inside of a JSON string.
+fn json_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }

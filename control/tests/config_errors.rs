@@ -1065,6 +1065,7 @@ src_port = 40000
 dst_port = 8620
 interval = "1.5s"
 count = 100
+duration = "2m"
 key = "00112233"
 length = 120
 timestamp_format = "ptp"
@@ -1093,6 +1094,7 @@ fn stamp_senders_load_with_their_defaults() {
             dst_port: 862,
             interval: Duration::from_millis(10),
             count: None,
+            duration: None,
             key: None,
             length: 44,
             timestamp_format: TimestampFormat::Ntp,
@@ -1111,6 +1113,7 @@ fn stamp_senders_load_with_their_defaults() {
             dst_port: 8620,
             interval: Duration::from_millis(1500),
             count: Some(100),
+            duration: Some(Duration::from_secs(120)),
             key: Some(stamp::auth::HmacKey::new(&[0x00, 0x11, 0x22, 0x33])),
             length: 120,
             timestamp_format: TimestampFormat::Ptp,
@@ -1132,7 +1135,7 @@ fn stamp_senders_load_with_their_defaults() {
         "[fc00:0:1::5]:50862 -> [fc00:0:2::1]:862",
         "every 10ms, until stopped, unauthenticated, NTP timestamps, 44 octets, DSCP 0",
         "[fc00:0:1::1]:40000 -> fc00:7::e, fc00:8::e, [fc00:0:2::1]:8620",
-        "every 1.5s, 100 packets, authenticated, PTP timestamps, 120 octets, DSCP 46",
+        "every 1.5s, 100 packets or 120s, whichever ends first, authenticated, PTP timestamps, 120 octets, DSCP 46",
     ] {
         assert!(summary.contains(s), "summary lacks {s:?}:\n{summary}");
     }
@@ -1153,7 +1156,7 @@ fn stamp_sender_specs_run_in_the_engine() {
         assert_eq!(spec.session.ssid(), t.ssid);
         assert_eq!(spec.session.mode(), t.mode());
         assert_eq!(spec.session.length(), t.length);
-        let channel = dataplane::stamp_sender::SenderChannel::new(spec)
+        let channel = dataplane::stamp_sender::SenderChannel::new(spec, 0)
             .unwrap_or_else(|e| panic!("{}: the engine refused the spec: {e}", t.name));
 
         // Its session builds test packets of `length` octets.
@@ -1313,6 +1316,50 @@ fn stamp_sender_interval() {
     assert_eq!(
         c.stamp_senders[0].interval,
         std::time::Duration::from_millis(1)
+    );
+}
+
+#[test]
+fn stamp_sender_duration() {
+    expect(
+        &senders(&sender("duration = \"0s\"")),
+        "stamp_sender[0].duration",
+        &["\"0s\"", "above 0"],
+    );
+    expect(
+        &senders(&sender("duration = \"soon\"")),
+        "stamp_sender[0].duration",
+        &["\"soon\""],
+    );
+    let c = ok(&senders(&sender("duration = \"1.5s\"")));
+    assert_eq!(
+        c.stamp_senders[0].duration,
+        Some(std::time::Duration::from_millis(1500))
+    );
+    assert_eq!(
+        c.stamp_senders[0].to_spec().duration,
+        Some(std::time::Duration::from_millis(1500))
+    );
+}
+
+#[test]
+fn stamp_sender_sessions_are_bounded() {
+    let max = dataplane::stamp_sender::MAX_SENDER_SESSIONS;
+    let many = |n: usize| -> String {
+        (0..n)
+            .map(|i| {
+                format!(
+                    "[[stamp_sender]]\nname = \"s{i}\"\nssid = {i}\nsource = \"fc00:0:1::5\"\n\
+                     segments = [\"fc00:0:2::1\"]\n"
+                )
+            })
+            .collect()
+    };
+    assert_eq!(ok(&senders(&many(max))).stamp_senders.len(), max);
+    expect(
+        &senders(&many(max + 1)),
+        &format!("stamp_sender[{max}].name"),
+        &["257 [[stamp_sender]] sessions", "at most 256"],
     );
 }
 

@@ -284,7 +284,7 @@ fn the_documented_snippets_load_into_edge1() {
                 assert_eq!(*t.segments.last().unwrap(), v6("fc00:0:2::1"));
                 assert_eq!(t.interval, std::time::Duration::from_millis(100));
                 assert_eq!(t.length, 112, "authenticated base length");
-                dataplane::stamp_sender::SenderChannel::new(t.to_spec()).unwrap();
+                dataplane::stamp_sender::SenderChannel::new(t.to_spec(), 0).unwrap();
             }
             snippets += 1;
         }

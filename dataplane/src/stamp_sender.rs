@@ -6,7 +6,9 @@
 //! [`SenderSession`] template: SSID, mode, key, timestamp format, length).
 //! The control plane wraps each spec in a [`SenderChannel`] and publishes
 //! the whole set through [`SenderSessions::publish`]. Worker `w` of `n`
-//! sends the sessions whose index in the set is `w` modulo `n`: it builds
+//! sends the sessions whose [`SenderChannel::slot`] is `w` modulo `n` (a
+//! slot is fixed when the channel is made, so a session never changes
+//! worker when others come and go): it builds
 //! each test packet in a free UMEM frame (T1 read as late as the HMAC
 //! allows), routes it as a packet the router originates, and reports
 //! [`SenderEvent::Sent`]. A reply is a local UDP packet to the session's
@@ -70,6 +72,9 @@ pub struct SenderSpec {
     pub interval: Duration,
     /// Test packets to send; `None`: until the session is removed.
     pub count: Option<u64>,
+    /// How long to send, from the first packet; `None`: no limit. With a
+    /// count too, whichever ends first.
+    pub duration: Option<Duration>,
     /// Traffic Class of the test packets.
     pub traffic_class: u8,
     /// The packet template: SSID, mode, key, timestamp format, length.
@@ -88,6 +93,9 @@ pub enum SpecError {
     /// A count of zero.
     #[error("a count of 0 sends nothing")]
     ZeroCount,
+    /// A duration of zero.
+    #[error("a duration of 0 sends nothing")]
+    ZeroDuration,
     /// Port 0.
     #[error("UDP port 0")]
     ZeroPort,
@@ -104,6 +112,9 @@ impl SenderSpec {
         }
         if self.count == Some(0) {
             return Err(SpecError::ZeroCount);
+        }
+        if self.duration == Some(Duration::ZERO) {
+            return Err(SpecError::ZeroDuration);
         }
         if self.src_port == 0 || self.dst_port == 0 {
             return Err(SpecError::ZeroPort);
@@ -141,15 +152,20 @@ pub struct SenderChannel {
     send_failed: AtomicU64,
     late: AtomicU64,
     replies: AtomicU64,
-    reply_errors: [AtomicU64; 3],
+    reply_errors: [AtomicU64; REPLY_ERRORS.len()],
     finished: AtomicBool,
+    /// Which worker sends it: worker `slot % workers`. Fixed for the
+    /// channel's life, so that a session never moves between workers (its
+    /// sequence numbers live in the worker that sends it).
+    slot: usize,
 }
 
 /// The [`ReplyError`]s counted per session, in counter order.
-pub const REPLY_ERRORS: [ReplyError; 3] = [
+pub const REPLY_ERRORS: [ReplyError; 4] = [
     ReplyError::Truncated,
     ReplyError::OtherSession,
     ReplyError::BadHmac,
+    ReplyError::Length,
 ];
 
 /// Dense index of a [`ReplyError`] in [`REPLY_ERRORS`].
@@ -158,6 +174,7 @@ pub const fn reply_error_index(e: ReplyError) -> usize {
         ReplyError::Truncated => 0,
         ReplyError::OtherSession => 1,
         ReplyError::BadHmac => 2,
+        ReplyError::Length => 3,
     }
 }
 
@@ -175,14 +192,16 @@ pub struct ChannelCounters {
     /// Replies accepted.
     pub replies: u64,
     /// Replies refused, by [`REPLY_ERRORS`] order.
-    pub reply_errors: [u64; 3],
+    pub reply_errors: [u64; REPLY_ERRORS.len()],
     /// Events that found the queue full.
     pub events_lost: u64,
 }
 
 impl SenderChannel {
-    /// A channel for `spec`, checked by [`SenderSpec::validate`].
-    pub fn new(spec: SenderSpec) -> Result<Arc<SenderChannel>, SpecError> {
+    /// A channel for `spec`, checked by [`SenderSpec::validate`], sent by
+    /// worker `slot % workers` (give sessions consecutive slots to spread
+    /// them over the workers).
+    pub fn new(spec: SenderSpec, slot: usize) -> Result<Arc<SenderChannel>, SpecError> {
         spec.validate()?;
         Ok(Arc::new(SenderChannel {
             spec,
@@ -194,7 +213,13 @@ impl SenderChannel {
             replies: AtomicU64::new(0),
             reply_errors: std::array::from_fn(|_| AtomicU64::new(0)),
             finished: AtomicBool::new(false),
+            slot,
         }))
+    }
+
+    /// The worker slot (see [`SenderChannel::new`]).
+    pub fn slot(&self) -> usize {
+        self.slot
     }
 
     /// The spec.
@@ -378,6 +403,7 @@ mod tests {
             dst_port: 862,
             interval: Duration::from_millis(10),
             count: Some(5),
+            duration: None,
             traffic_class: 0,
             session: SenderSession::new(
                 7,
@@ -408,14 +434,17 @@ mod tests {
         s.count = Some(0);
         assert_eq!(s.validate(), Err(SpecError::ZeroCount));
         let mut s = spec(2);
+        s.duration = Some(Duration::ZERO);
+        assert_eq!(s.validate(), Err(SpecError::ZeroDuration));
+        let mut s = spec(2);
         s.src_port = 0;
         assert_eq!(s.validate(), Err(SpecError::ZeroPort));
-        assert!(SenderChannel::new(spec(0)).is_err());
+        assert!(SenderChannel::new(spec(0), 0).is_err());
     }
 
     #[test]
     fn events_are_bounded_and_overflow_is_counted() {
-        let ch = SenderChannel::new(spec(2)).unwrap();
+        let ch = SenderChannel::new(spec(2), 0).unwrap();
         for i in 0..EVENT_QUEUE_CAPACITY as u32 + 10 {
             ch.on_sent(i, i64::from(i));
         }
@@ -434,7 +463,7 @@ mod tests {
 
     #[test]
     fn replies_are_matched_by_address_and_both_ports() {
-        let ch = SenderChannel::new(spec(2)).unwrap();
+        let ch = SenderChannel::new(spec(2), 0).unwrap();
         let src: Ipv6Addr = "fc00::1".parse().unwrap();
         assert!(ch.matches_reply(src, 50862, 862));
         assert!(!ch.matches_reply(src, 862, 50862));
@@ -445,7 +474,7 @@ mod tests {
     fn publishing_bumps_the_generation_and_bounds_the_set() {
         let s = SenderSessions::new();
         let g = s.generation();
-        let ch = SenderChannel::new(spec(1)).unwrap();
+        let ch = SenderChannel::new(spec(1), 0).unwrap();
         s.publish(vec![ch.clone()]).unwrap();
         assert_eq!(s.generation(), g + 1);
         assert!(Arc::ptr_eq(&s.current().sessions()[0], &ch));

@@ -33,14 +33,15 @@ type HmacSha256 = Hmac<Sha256>;
 const SEQUENCE_LEN: usize = 4;
 
 /// A shared HMAC key (any length; HMAC hashes keys longer than 64 octets).
-/// `Debug` does not show the key.
+/// `Debug` does not show the key. Cloning shares the octets (no
+/// allocation: a packet engine's thread may copy a session).
 #[derive(Clone, PartialEq, Eq)]
-pub struct HmacKey(Vec<u8>);
+pub struct HmacKey(std::sync::Arc<[u8]>);
 
 impl HmacKey {
     /// A key from its octets.
     pub fn new(key: &[u8]) -> HmacKey {
-        HmacKey(key.to_vec())
+        HmacKey(key.into())
     }
 
     /// The key's octets.

@@ -27,6 +27,12 @@ pub enum ReplyError {
     /// The HMAC of an authenticated reply does not verify.
     #[error("HMAC does not verify")]
     BadHmac,
+    /// Not as long as the session's test packets: a reflector answers with
+    /// a packet of the test packet's size (RFC 8762 §4.3: the reflected
+    /// packet mirrors the test packet; RFC 8972 §4.1: Extra Padding is
+    /// echoed), so this is another session's reply (or a broken one).
+    #[error("not the length of this session's test packets")]
+    Length,
 }
 
 impl ReplyError {
@@ -36,6 +42,7 @@ impl ReplyError {
             ReplyError::Truncated => "reply_truncated",
             ReplyError::OtherSession => "reply_other_session",
             ReplyError::BadHmac => "reply_bad_hmac",
+            ReplyError::Length => "reply_length",
         }
     }
 }
@@ -168,6 +175,11 @@ impl SenderSession {
             ReflectorPacket::new_checked(payload, self.mode).map_err(|_| ReplyError::Truncated)?;
         if r.ssid() != self.ssid {
             return Err(ReplyError::OtherSession);
+        }
+        // After the SSID: an SSID read at the wrong offset (a reply of the
+        // other mode) is caught here.
+        if payload.len() != self.length {
+            return Err(ReplyError::Length);
         }
         if self.mode == Mode::Authenticated {
             let key = self.key.as_ref().expect("checked in new");
@@ -305,6 +317,38 @@ mod tests {
         assert_eq!(s.build(&mut buf, || T).0, 1);
     }
 
+    /// An authenticated reply read in the unauthenticated layout has SSID 0
+    /// (its MBZ octets): an unauthenticated SSID 0 session must not take it.
+    #[test]
+    fn an_authenticated_reply_is_not_an_unauthenticated_ssid_0_reply() {
+        let key = HmacKey::new(b"k");
+        let mut auth_session = SenderSession::new(
+            9,
+            Mode::Authenticated,
+            Some(key.clone()),
+            TimestampFormat::Ntp,
+            ee(),
+            112,
+        )
+        .unwrap();
+        let zero = SenderSession::new(
+            0,
+            Mode::Unauthenticated,
+            None,
+            TimestampFormat::Ntp,
+            ee(),
+            44,
+        )
+        .unwrap();
+        // The test packet, reflected as a stateless reflector would
+        // (same length, same SSID, HMAC recomputed).
+        let mut reply = vec![0u8; 112];
+        auth_session.build(&mut reply, || T);
+        auth::set_packet_hmac(&key, &mut reply).unwrap();
+        assert_eq!(zero.receive(&reply, T), Err(ReplyError::Length));
+        assert!(auth_session.receive(&reply, T).is_ok());
+    }
+
     #[test]
     fn replies_of_other_sessions_short_or_forged_are_refused() {
         let key = HmacKey::new(b"k");
@@ -326,6 +370,11 @@ mod tests {
         assert_eq!(s.receive(&forged, T), Err(ReplyError::BadHmac));
         auth::set_packet_hmac(&key, &mut forged).unwrap();
         assert!(s.receive(&forged, T).is_ok());
+        // A reply longer than the test packets (e.g. 112 octets from
+        // another session, or padding the session did not send).
+        let mut longer = forged.clone();
+        longer.extend_from_slice(&[0; 4]);
+        assert_eq!(s.receive(&longer, T), Err(ReplyError::Length));
     }
 
     #[test]

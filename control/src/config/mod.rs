@@ -148,6 +148,8 @@ pub struct StampSenderConfig {
     pub interval: std::time::Duration,
     /// Test packets to send; `None`: until the session is removed.
     pub count: Option<u64>,
+    /// How long to send; `None`: no limit.
+    pub duration: Option<std::time::Duration>,
     /// HMAC key: the session is authenticated.
     pub key: Option<stamp::auth::HmacKey>,
     /// UDP data length of each test packet.
@@ -207,6 +209,7 @@ impl StampSenderConfig {
             dst_port: self.dst_port,
             interval: self.interval,
             count: self.count,
+            duration: self.duration,
             traffic_class: self.dscp << 2,
             session: self.session(),
         }

@@ -74,6 +74,9 @@ pub struct StampSenderEntry {
     pub interval: Option<String>,
     /// Test packets to send; absent: until the session is removed.
     pub count: Option<i64>,
+    /// How long to send, e.g. `"10s"`; absent: no limit (with `count`
+    /// too, whichever ends first).
+    pub duration: Option<String>,
     /// HMAC-SHA-256 key in hex: the session is authenticated.
     pub key: Option<String>,
     /// UDP data length of each test packet; default the base length.

@@ -146,9 +146,12 @@ impl fmt::Display for Summary<'_> {
                 t.src_port,
                 path.join(", ")
             )?;
-            let count = t
-                .count
-                .map_or_else(|| "until stopped".to_string(), |n| format!("{n} packets"));
+            let count = match (t.count, t.duration) {
+                (None, None) => "until stopped".to_string(),
+                (Some(n), None) => format!("{n} packets"),
+                (None, Some(d)) => format!("for {d:?}"),
+                (Some(n), Some(d)) => format!("{n} packets or {d:?}, whichever ends first"),
+            };
             let mode = if t.key.is_some() {
                 "authenticated"
             } else {

@@ -892,6 +892,16 @@ impl Checker<'_, '_> {
         let mut senders = Vec::new();
         let mut names = HashMap::new();
         let mut seen = HashMap::new();
+        let max = dataplane::stamp_sender::MAX_SENDER_SESSIONS;
+        if let Some(e) = s.stamp_sender.get(max) {
+            self.error(
+                e.key("name"),
+                ErrorKind::Conflict(format!(
+                    "{} [[stamp_sender]] sessions: the engine runs at most {max}",
+                    s.stamp_sender.len()
+                )),
+            );
+        }
         for e in &s.stamp_sender {
             let StampSenderEntry {
                 name,
@@ -902,6 +912,7 @@ impl Checker<'_, '_> {
                 dst_port,
                 interval,
                 count,
+                duration,
                 key,
                 length,
                 timestamp_format,
@@ -1038,6 +1049,28 @@ impl Checker<'_, '_> {
                     }
                 },
             };
+            let duration = match duration {
+                None => Some(None),
+                Some(text) => match crate::stamp_socket::parse_duration(text) {
+                    Ok(d) if !d.is_zero() => Some(Some(d)),
+                    Ok(_) => {
+                        self.error(
+                            e.key("duration"),
+                            ErrorKind::BadValue {
+                                value: text.clone(),
+                                expected: "a duration above 0, such as \"10s\" or \"5m\" \
+                                           (leave it out to send until the session is removed)"
+                                    .to_string(),
+                            },
+                        );
+                        None
+                    }
+                    Err(message) => {
+                        self.error(e.key("duration"), ErrorKind::InvalidValue(message));
+                        None
+                    }
+                },
+            };
             let mode = if key.is_some() {
                 stamp::packet::Mode::Authenticated
             } else {
@@ -1120,11 +1153,12 @@ impl Checker<'_, '_> {
                 Some(dst_port),
                 Some(interval),
                 Some(count),
+                Some(duration),
                 Some(key),
                 Some(length),
                 Some(dscp),
             ) = (
-                ok, ssid, source, src_port, dst_port, interval, count, key, length, dscp,
+                ok, ssid, source, src_port, dst_port, interval, count, duration, key, length, dscp,
             )
             else {
                 continue;
@@ -1147,6 +1181,7 @@ impl Checker<'_, '_> {
                 dst_port,
                 interval,
                 count,
+                duration,
                 key,
                 length,
                 timestamp_format: format,

@@ -713,8 +713,8 @@ impl Engine {
     }
 
     /// The STAMP Session-Sender sessions the workers run: publish a new set
-    /// with [`SenderSessions::publish`] (session `i` of the set is sent by
-    /// worker `i % workers`; replies are taken by whichever worker
+    /// with [`SenderSessions::publish`] (a session is sent by worker
+    /// `slot % workers`, see `SenderChannel::slot`; replies are taken by whichever worker
     /// receives them).
     pub fn stamp_senders(&self) -> &Arc<SenderSessions> {
         &self.stamp_senders

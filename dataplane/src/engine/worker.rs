@@ -129,6 +129,8 @@ struct ActiveSender {
     session: SenderSession,
     /// When the next test packet is due.
     next: Instant,
+    /// When the session ends (its duration), if it has one.
+    until: Option<Instant>,
     /// Send slots used (packets sent or failed for want of a frame).
     slots: u64,
     /// Every slot of a counted session is used.
@@ -154,7 +156,7 @@ pub(crate) struct Worker {
     /// counters, rate limiter), allocated once.
     reflector: Box<ReflectorState>,
     /// This worker's index and the number of workers: it sends session `i`
-    /// of the published set when `i % workers == index`.
+    /// whose channel's slot is `index` modulo `workers`.
     index: usize,
     workers: usize,
     senders: Arc<SenderSessions>,
@@ -537,13 +539,13 @@ impl Worker {
         let Some(payload) = pkt.data().get(at..at + udp.payload_len()) else {
             return false;
         };
-        let mut addressed = false;
+        let mut addressed: Option<&SenderChannel> = None;
         let mut refused: Option<(&SenderChannel, ReplyError)> = None;
         for ch in table.sessions() {
             if !ch.matches_reply(udp.dst, udp.dst_port, udp.src_port) {
                 continue;
             }
-            addressed = true;
+            addressed.get_or_insert(ch);
             match ch.spec().session.receive(payload, t4_ns) {
                 Ok(record) => {
                     ch.on_reply(record);
@@ -557,16 +559,13 @@ impl Worker {
                 }
             }
         }
-        if !addressed {
+        let Some(first) = addressed else {
             return false;
-        }
-        let e = match refused {
-            Some((ch, e)) => {
-                ch.on_reply_error(e);
-                e
-            }
-            None => ReplyError::OtherSession,
         };
+        // Counted in the session that refused it for a reason of its own,
+        // else (no session has its SSID) in the first one on these ports.
+        let (ch, e) = refused.unwrap_or((first, ReplyError::OtherSession));
+        ch.on_reply_error(e);
         bump(&self.counters.stamp_reply_errors[reply_error_index(e)], 1);
         true
     }
@@ -580,8 +579,8 @@ impl Worker {
         let table = self.senders.load();
         let now = Instant::now();
         self.active_spare.clear();
-        for (i, ch) in table.sessions().iter().enumerate() {
-            if i % self.workers != self.index {
+        for ch in table.sessions() {
+            if ch.slot() % self.workers != self.index {
                 continue;
             }
             let kept = self
@@ -593,6 +592,7 @@ impl Worker {
                 channel: ch.clone(),
                 session: ch.spec().session.clone(),
                 next: now,
+                until: ch.spec().duration.map(|d| now + d),
                 slots: 0,
                 done: false,
             }));
@@ -608,6 +608,11 @@ impl Worker {
         let mut sent = 0;
         for a in active.iter_mut() {
             if a.done || now < a.next {
+                continue;
+            }
+            if a.until.is_some_and(|until| now >= until) {
+                a.done = true;
+                a.channel.set_finished();
                 continue;
             }
             self.send_test(a, fib, neighbors);
