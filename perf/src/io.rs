@@ -88,13 +88,14 @@ pub struct GenResult {
     pub elapsed: f64,
 }
 
-/// Sends `template` frames (sequence numbers counting up from 0, written
-/// into the inner packet at `inner_off`) out of `ifname` for `seconds`, at
-/// `rate` frames/s (0: as fast as possible).
+/// Sends `template` frames out of `ifname` for `seconds`, at `rate`
+/// frames/s (0: as fast as possible). Before each send, `set_seq(frame,
+/// seq)` writes sequence number `seq` (counting up from 0) into a frame
+/// that holds the template or an earlier frame, and fixes its checksums.
 pub fn generate(
     ifname: &str,
     template: &[u8],
-    inner_off: usize,
+    mut set_seq: impl FnMut(&mut [u8], u64),
     seconds: f64,
     rate: u64,
 ) -> io::Result<GenResult> {
@@ -139,7 +140,7 @@ pub fn generate(
             n = ((due - r.offered) as usize).min(BATCH);
         }
         for b in bufs.iter_mut().take(n) {
-            frames::set_seq(&mut b[inner_off..], seq);
+            set_seq(b, seq);
             seq += 1;
         }
         let mut done = 0;
@@ -178,7 +179,8 @@ pub fn generate(
 /// What the sink saw.
 #[derive(Debug, Clone, Default)]
 pub struct SinkResult {
-    /// Frames that are exactly the expected encapsulated packet.
+    /// Frames that are exactly the expected packet (see
+    /// [`frames::Expect`]).
     pub intact: u64,
     /// Other frames received (anything else, including damaged ones).
     pub other: u64,
@@ -191,10 +193,11 @@ pub struct SinkResult {
 }
 
 /// Counts frames arriving on `ifname` until `stop` is set and nothing more
-/// arrives for 50 ms. `ready` is set once the socket is bound.
+/// arrives for 50 ms; a frame is intact if `expect` accepts it. `ready`
+/// is set once the socket is bound.
 pub fn sink(
     ifname: &str,
-    outer_src: [u8; 16],
+    expect: frames::Expect,
     ready: &AtomicBool,
     stop: &AtomicBool,
 ) -> io::Result<SinkResult> {
@@ -261,7 +264,7 @@ pub fn sink(
             }
             let len = msgs[k].msg_len as usize;
             let f = &bufs[k][..len.min(SNAP)];
-            match frames::check_encap(f, len, &outer_src) {
+            match expect.check(f, len) {
                 Some(seq) => {
                     r.intact += 1;
                     if last_seq.is_some_and(|l| seq <= l) {
@@ -315,7 +318,7 @@ fn socket_stats(fd: &OwnedFd) -> (u64, u64) {
 /// AF_PACKET one. The frames never reach the sink's kernel stack.
 pub fn xsk_sink(
     ifname: &str,
-    outer_src: [u8; 16],
+    expect: frames::Expect,
     ready: &AtomicBool,
     stop: &AtomicBool,
 ) -> io::Result<SinkResult> {
@@ -363,7 +366,7 @@ pub fn xsk_sink(
             // SAFETY: filled by the kernel, not yet given back.
             let data = unsafe { umem.data(d) };
             let f = data.contents();
-            match frames::check_encap(f, f.len(), &outer_src) {
+            match expect.check(f, f.len()) {
                 Some(seq) => {
                     r.intact += 1;
                     if last_seq.is_some_and(|l| seq <= l) {

@@ -3,11 +3,13 @@
 //! `srv6bench encap-quick` is a quick, honest throughput reading of
 //! H.Encaps (2 SIDs): srv6d versus the Linux kernel's seg6 encap, on the
 //! same veth topology, with the same generator and the same counting, in the
-//! same run, interleaved (ceiling, kernel, srv6d, kernel, srv6d, ...,
-//! ceiling). It is not the RFC 2544 harness (no binary search for the
-//! NDR): it offers one load (by default as fast as the generator can) and
-//! counts what arrives intact. Method, results and caveats:
-//! docs/BENCHMARKS.md.
+//! same run, interleaved (ceiling, kernel, srv6d, stamp, kernel, srv6d,
+//! stamp, ..., ceiling). The stamp phase measures srv6d's inline STAMP
+//! reflector in the same run: STAMP test packets to a router address,
+//! replies (checked one by one) counted at the same sink. It is not the
+//! RFC 2544 harness (no binary search for the NDR): it offers one load (by
+//! default as fast as the generator can) and counts what arrives intact.
+//! Method, results and caveats: docs/BENCHMARKS.md.
 //!
 //! ```text
 //!  gen bg0 ----- bl0 [sut] bw0 ----- bs0 sink
@@ -66,7 +68,12 @@ enum Command {
         loses at most 1 % is labelled generator-limited; otherwise the loss is located \
         (SUT input ring, inside the SUT, sink input ring) and the phase labelled SUT- or \
         sink-limited, \"near the ceiling\" when it delivered at least 90 % of the \
-        ceiling phases' median. The SUT's threads \
+        ceiling phases' median. Each round also has a stamp phase (unless --no-stamp): \
+        srv6d's inline STAMP reflector, with the same threads on the same cores, \
+        answering unauthenticated RFC 8762 test packets (106-octet frames, 64 UDP \
+        source ports, a sequence number per frame) sent to a router address, its \
+        replies routed to the sink, which checks every one (addresses, ports, UDP \
+        checksum, the reflector packet echoing the test packet). The SUT's threads \
         and the generator run at nice -20 (see --no-rt)."
     )]
     EncapQuick {
@@ -86,9 +93,13 @@ enum Command {
         /// (default: the SUT core, so srv6d gets one core like the kernel).
         #[arg(long)]
         srv6d_napi_core: Option<usize>,
-        /// (kernel, srv6d) pairs.
+        /// (kernel, srv6d, stamp) rounds.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// Leave out the stamp phase (srv6d reflecting STAMP test packets)
+        /// of each round.
+        #[arg(long)]
+        no_stamp: bool,
         /// The srv6d binary (default: $SRV6D, else target/release/srv6d).
         #[arg(long)]
         srv6d: Option<PathBuf>,
@@ -126,6 +137,7 @@ fn main() -> ExitCode {
             gen_core,
             srv6d_napi_core,
             rounds,
+            no_stamp,
             srv6d,
             no_rt,
             sut_idle_poll,
@@ -142,6 +154,7 @@ fn main() -> ExitCode {
                 gen_core,
                 srv6d_napi_core: srv6d_napi_core.unwrap_or(sut_core),
                 rounds,
+                stamp: !no_stamp,
                 srv6d,
                 no_rt,
                 sut_idle_poll,
@@ -167,6 +180,7 @@ struct Opts {
     gen_core: usize,
     srv6d_napi_core: usize,
     rounds: usize,
+    stamp: bool,
     srv6d: PathBuf,
     no_rt: bool,
     sut_idle_poll: bool,
@@ -181,6 +195,8 @@ enum Sut {
     Ceiling,
     Kernel,
     Srv6d,
+    /// srv6d reflecting STAMP test packets (inline reflector).
+    Stamp,
 }
 
 impl Sut {
@@ -189,7 +205,58 @@ impl Sut {
             Sut::Ceiling => "ceiling",
             Sut::Kernel => "kernel",
             Sut::Srv6d => "srv6d",
+            Sut::Stamp => "stamp",
         }
+    }
+
+    /// Is srv6d the SUT?
+    fn is_srv6d(self) -> bool {
+        matches!(self, Sut::Srv6d | Sut::Stamp)
+    }
+}
+
+/// srv6d's final counters line, parsed: what the reconciliation with the
+/// sink needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Srv6dCounters {
+    rx: u64,
+    tx: u64,
+    reflected: u64,
+    /// The `drops:` list as srv6d printed it ("none" when empty).
+    drops: String,
+    /// The STAMP `discarded:` list ("none" when empty).
+    discarded: String,
+}
+
+impl Srv6dCounters {
+    /// Parses `rx=.. tx=.. behaviours: .. drops: .. stamp: reflected=..
+    /// discarded: .. [sent=.. replies=.. reply_errors: ..] [events: ..]`.
+    fn parse(line: &str) -> Option<Srv6dCounters> {
+        let num = |key: &str| -> Option<u64> {
+            line.split_whitespace()
+                .find_map(|t| t.strip_prefix(key))
+                .and_then(|v| v.parse().ok())
+        };
+        let between = |from: &str, to: &[&str]| -> String {
+            let Some((_, rest)) = line.split_once(from) else {
+                return String::new();
+            };
+            let end = to
+                .iter()
+                .filter_map(|t| rest.find(t))
+                .min()
+                .unwrap_or(rest.len());
+            rest[..end].trim().to_string()
+        };
+        Some(Srv6dCounters {
+            rx: num("rx=")?,
+            tx: num("tx=")?,
+            reflected: num("reflected=")?,
+            drops: between("drops:", &[" stamp:"]),
+            // Newer srv6d adds the engine sender's `sent=.. replies=..
+            // reply_errors: ..` after the discards.
+            discarded: between("discarded:", &[" sent=", " events:"]),
+        })
     }
 }
 
@@ -219,6 +286,9 @@ struct Phase {
     sut_link_tx_dropped: u64,
     /// srv6d's own final counters line, if srv6d ran.
     srv6d_counters: Option<String>,
+    /// The same, parsed (None if srv6d did not run or the line did not
+    /// parse).
+    srv6d: Option<Srv6dCounters>,
     load_before: String,
     load_after: String,
     /// Per-CPU busy share during the phase: (cpu, busy %, softirq %).
@@ -265,6 +335,20 @@ impl Phase {
         } else {
             "SUT-limited"
         }
+    }
+
+    /// What srv6d sent (tx; for the stamp phase, its reflected count)
+    /// minus what the sink counted intact and what the sink's input ring
+    /// dropped: 0 when srv6d's counters and the sink agree. None if srv6d
+    /// did not run.
+    fn srv6d_unaccounted(&self) -> Option<i64> {
+        let c = self.srv6d.as_ref()?;
+        let sent = if self.sut == Sut::Stamp {
+            c.reflected
+        } else {
+            c.tx
+        };
+        Some(sent as i64 - self.sink.intact as i64 - self.lost_sink_input() as i64)
     }
 
     fn loss_pct(&self) -> f64 {
@@ -351,6 +435,39 @@ port = "bw0"
 "#,
         frames::S1,
         frames::S2
+    )
+}
+
+/// The stamp phase's srv6d: both ports in the underlay (a router address
+/// is a local route of the underlay, so test packets must arrive on a WAN
+/// port), the inline reflector on a router address with its defaults
+/// (port 862, stateless, unknown SSIDs reflected, no rate limit), and the
+/// route that takes the replies to the sink.
+fn srv6d_stamp_config() -> String {
+    format!(
+        r#"# srv6bench encap-quick, stamp phase: inline STAMP reflection,
+# test packets in on bl0, replies out of bw0
+[[port]]
+name = "bw0"
+role = "wan"
+
+[[port]]
+name = "bl0"
+role = "wan"
+
+[router]
+source = "{SRV6D_SRC}"
+addresses = ["{}"]
+stamp_port = {}
+
+[[route]]
+vrf = "underlay"
+prefix = "fc00:b::/48"
+nexthop = "fc00:12::2"
+port = "bw0"
+"#,
+        frames::STAMP_REFLECTOR,
+        frames::STAMP_PORT,
     )
 }
 
@@ -482,24 +599,30 @@ impl Drop for Srv6dProc {
 
 /// Runs the generator and the sink for one phase.
 fn traffic(lab: &Lab, o: &Opts, sut: Sut) -> Res<(io::GenResult, io::SinkResult)> {
-    let (gen_if, sink_if, template, inner_off, src) = match sut {
+    let (gen_if, sink_if) = ("bg0", "bs0");
+    let encap = |src: Ipv6Addr| frames::Expect::Encap {
+        outer_src: src.octets(),
+    };
+    // (template, where the inner packet starts (None: STAMP), expected)
+    let (template, inner_off, expect) = match sut {
         Sut::Ceiling => (
-            "bg0",
-            "bs0",
             frames::encap_frame(LAN_MAC, GEN_MAC, CEILING_SRC, 0),
-            frames::inner_offset(true),
-            CEILING_SRC,
+            Some(frames::inner_offset(true)),
+            encap(CEILING_SRC),
         ),
         Sut::Kernel | Sut::Srv6d => (
-            "bg0",
-            "bs0",
             frames::gen_frame(LAN_MAC, GEN_MAC, 0),
-            frames::inner_offset(false),
-            if sut == Sut::Kernel {
+            Some(frames::inner_offset(false)),
+            encap(if sut == Sut::Kernel {
                 KERNEL_SRC
             } else {
                 SRV6D_SRC
-            },
+            }),
+        ),
+        Sut::Stamp => (
+            frames::stamp_frame(LAN_MAC, GEN_MAC),
+            None,
+            frames::Expect::Stamp,
         ),
     };
     let ready = AtomicBool::new(false);
@@ -512,9 +635,9 @@ fn traffic(lab: &Lab, o: &Opts, sut: Sut) -> Res<(io::GenResult, io::SinkResult)
                 let _ = sys::pin_current(gen_core);
                 let _ = sys::set_fifo(0, 40);
                 if xsk_sink {
-                    io::xsk_sink(sink_if, src.octets(), &ready, &stop)
+                    io::xsk_sink(sink_if, expect, &ready, &stop)
                 } else {
-                    io::sink(sink_if, src.octets(), &ready, &stop)
+                    io::sink(sink_if, expect, &ready, &stop)
                 }
             })
         });
@@ -532,7 +655,18 @@ fn traffic(lab: &Lab, o: &Opts, sut: Sut) -> Res<(io::GenResult, io::SinkResult)
                 // of it (the sink's threads, SCHED_FIFO, still come first).
                 let _ = sys::set_nice(0, -20);
             }
-            io::generate(gen_if, &template, inner_off, o.seconds, o.rate)
+            match inner_off {
+                Some(off) => io::generate(
+                    gen_if,
+                    &template,
+                    |f, seq| frames::set_seq(&mut f[off..], seq),
+                    o.seconds,
+                    o.rate,
+                ),
+                // Sequence number and flow (source port) per frame, UDP
+                // checksum fixed up incrementally.
+                None => io::generate(gen_if, &template, frames::set_stamp_seq, o.seconds, o.rate),
+            }
         });
         // Frames in flight (NAPI rings, srv6d's rings) arrive well within this.
         std::thread::sleep(Duration::from_millis(300));
@@ -553,10 +687,15 @@ fn run_phase(lab: &Lab, o: &Opts, dir: &Path, sut: Sut, round: usize) -> Res<Pha
             lab.ip("sut", kernel_route().to_args())
                 .map_err(e("add the kernel seg6 route"))?;
         }
-        Sut::Srv6d => {
-            let cfg = dir.join("srv6d.toml");
-            std::fs::write(&cfg, srv6d_config()).map_err(e("write srv6d config"))?;
-            let log = dir.join(format!("srv6d-round{round}.log"));
+        Sut::Srv6d | Sut::Stamp => {
+            let (name, config) = if sut == Sut::Srv6d {
+                ("srv6d", srv6d_config())
+            } else {
+                ("srv6d-stamp", srv6d_stamp_config())
+            };
+            let cfg = dir.join(format!("{name}.toml"));
+            std::fs::write(&cfg, config).map_err(e("write srv6d config"))?;
+            let log = dir.join(format!("{name}-round{round}.log"));
             srv6d = Some(Srv6dProc::start(lab, &o.srv6d, &cfg, log, o.sut_core)?);
         }
         Sut::Ceiling => {}
@@ -576,7 +715,7 @@ fn run_phase(lab: &Lab, o: &Opts, dir: &Path, sut: Sut, round: usize) -> Res<Pha
         .map_err(e("toggle threaded NAPI on bl0"))?;
     }
     // Threads are (re)created when XDP programs come and go: pin every phase.
-    let lan_core = if sut == Sut::Srv6d {
+    let lan_core = if sut.is_srv6d() {
         o.srv6d_napi_core
     } else {
         o.sut_core
@@ -668,11 +807,13 @@ fn run_phase(lab: &Lab, o: &Opts, dir: &Path, sut: Sut, round: usize) -> Res<Pha
             )
         })
         .collect();
+    let parsed = srv6d_counters.as_deref().and_then(Srv6dCounters::parse);
     Ok(Phase {
         sut,
         round,
         gen,
         sink,
+        srv6d: parsed,
         sink_link_rx: rx1.saturating_sub(rx0),
         gen_link_tx_dropped: drop1.saturating_sub(drop0),
         sut_link_tx_dropped: sdrop1.saturating_sub(sdrop0),
@@ -778,6 +919,9 @@ fn encap_quick(o: &Opts) -> Res<()> {
     for r in 0..o.rounds {
         order.push((Sut::Kernel, r));
         order.push((Sut::Srv6d, r));
+        if o.stamp {
+            order.push((Sut::Stamp, r));
+        }
     }
     order.push((Sut::Ceiling, 1));
     let mut phases = Vec::new();
@@ -832,6 +976,41 @@ fn encap_quick(o: &Opts) -> Res<()> {
     } else {
         f64::NAN
     };
+    // STAMP reflection against srv6d's own H.Encaps, same run: the ratio
+    // of the medians, and the median of each round's ratio (adjacent
+    // phases, so closer in time).
+    let stamp_med = med(Sut::Stamp, Phase::delivered_pps);
+    let stamp_ratio = if o.stamp && srv6 > 0.0 {
+        stamp_med / srv6
+    } else {
+        f64::NAN
+    };
+    let stamp_round_ratios: Vec<f64> = (0..o.rounds)
+        .filter_map(|r| {
+            let rate = |sut: Sut| {
+                phases
+                    .iter()
+                    .find(|p| p.sut == sut && p.round == r)
+                    .map(Phase::delivered_pps)
+            };
+            match (rate(Sut::Stamp), rate(Sut::Srv6d)) {
+                (Some(st), Some(en)) if en > 0.0 => Some(st / en),
+                _ => None,
+            }
+        })
+        .collect();
+    let stamp_ratio_rounds = if stamp_round_ratios.is_empty() {
+        f64::NAN
+    } else {
+        median(stamp_round_ratios.clone())
+    };
+    let num = |x: f64| {
+        if x.is_finite() {
+            format!("{x:.4}")
+        } else {
+            "null".into()
+        }
+    };
 
     // Table.
     let mut t = String::new();
@@ -883,28 +1062,80 @@ fn encap_quick(o: &Opts) -> Res<()> {
         med(Sut::Srv6d, Phase::loss_pct),
         ratio
     );
+    if o.stamp {
+        let _ = writeln!(
+            t,
+            "stamp (inline STAMP reflection, {}-octet frames) {:.0} (loss {:.1} %); \
+             stamp/srv6d H.Encaps = {:.2} (ratio of the medians), {:.2} (median of the per-round ratios {})",
+            frames::STAMP_FRAME,
+            stamp_med,
+            med(Sut::Stamp, Phase::loss_pct),
+            stamp_ratio,
+            stamp_ratio_rounds,
+            stamp_round_ratios
+                .iter()
+                .map(|r| format!("{r:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let _ = writeln!(t);
+    let _ = writeln!(
+        t,
+        "srv6d's final counters against the sink (sent = tx, for stamp: reflected; \
+         unaccounted = sent - intact - sink input drops):"
+    );
+    for p in phases.iter().filter(|p| p.sut.is_srv6d()) {
+        match (&p.srv6d, p.srv6d_unaccounted()) {
+            (Some(c), Some(u)) => {
+                let _ = writeln!(
+                    t,
+                    "  {} round {}: rx {} tx {} reflected {}; unaccounted {}; drops: {}; stamp discarded: {}",
+                    p.sut.name(),
+                    p.round,
+                    c.rx,
+                    c.tx,
+                    c.reflected,
+                    u,
+                    c.drops,
+                    c.discarded
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    t,
+                    "  {} round {}: srv6d's counters not read: {}",
+                    p.sut.name(),
+                    p.round,
+                    p.srv6d_counters.as_deref().unwrap_or("(none)")
+                );
+            }
+        }
+    }
     println!("{t}");
 
     // JSON.
     let mut j = String::new();
     let _ = write!(
         j,
-        "{{\"benchmark\":\"encap-quick\",\"date\":{},\"cpu_model\":{},\"cpus\":{},\"kernel\":{},\"frames\":{{\"offered_octets\":{},\"encapsulated_octets\":{},\"sids\":2}},\
-         \"seconds\":{},\"rate\":{},\"sut_core\":{},\"gen_core\":{},\"srv6d_napi_core\":{},\"rounds\":{},\"sut_and_gen_threads_nice_minus_20\":{},\"sut_idle_poll\":{},\"sink\":{},\
-         \"srv6d\":{},\"load_at_start\":{},\"median_pps\":{{\"ceiling\":{:.0},\"kernel\":{:.0},\"srv6d\":{:.0}}},\
-         \"ratio_srv6d_kernel\":{},\"phases\":[",
+        "{{\"benchmark\":\"encap-quick\",\"date\":{},\"cpu_model\":{},\"cpus\":{},\"kernel\":{},\"frames\":{{\"offered_octets\":{},\"encapsulated_octets\":{},\"sids\":2,\"stamp_octets\":{}}},\
+         \"seconds\":{},\"rate\":{},\"sut_core\":{},\"gen_core\":{},\"srv6d_napi_core\":{},\"rounds\":{},\"stamp_phase\":{},\"sut_and_gen_threads_nice_minus_20\":{},\"sut_idle_poll\":{},\"sink\":{},\
+         \"srv6d\":{},\"load_at_start\":{},\"median_pps\":{{\"ceiling\":{:.0},\"kernel\":{:.0},\"srv6d\":{:.0},\"stamp\":{:.0}}},\
+         \"ratio_srv6d_kernel\":{},\"ratio_stamp_srv6d\":{},\"ratio_stamp_srv6d_median_of_rounds\":{},\"phases\":[",
         json_str(&date),
         json_str(&cpu_model),
         ncpus,
         json_str(&kernel_release),
         frames::GEN_FRAME,
         frames::ENCAP_FRAME,
+        frames::STAMP_FRAME,
         o.seconds,
         o.rate,
         o.sut_core,
         o.gen_core,
         o.srv6d_napi_core,
         o.rounds,
+        o.stamp,
         !o.no_rt,
         o.sut_idle_poll,
         json_str(if o.packet_sink { "af_packet" } else { "af_xdp" }),
@@ -913,7 +1144,10 @@ fn encap_quick(o: &Opts) -> Res<()> {
         ceiling,
         kernel,
         srv6,
-        if ratio.is_finite() { format!("{ratio:.4}") } else { "null".into() }
+        stamp_med,
+        num(ratio),
+        num(stamp_ratio),
+        num(stamp_ratio_rounds)
     );
     for (i, p) in phases.iter().enumerate() {
         if i > 0 {
@@ -945,7 +1179,7 @@ fn encap_quick(o: &Opts) -> Res<()> {
             "{{\"sut\":\"{}\",\"round\":{},\"seconds\":{:.3},\"offered\":{},\"accepted\":{},\"refused\":{},\
              \"intact\":{},\"other\":{},\"reordered\":{},\"sink_socket_drops\":{},\"sink_link_rx\":{},\
              \"gen_link_tx_dropped\":{},\"sut_link_tx_dropped\":{},\"lost_sut_input\":{},\"lost_inside_sut\":{},\"lost_sink_input\":{},\"offered_pps\":{:.0},\"delivered_pps\":{:.0},\"loss_pct\":{:.3},\
-             \"label\":{},\"srv6d_counters\":{},\"load_before\":{},\"load_after\":{},\"cpus\":[{}],\"tasks\":[{}]}}",
+             \"label\":{},\"srv6d_counters\":{},\"srv6d_parsed\":{},\"srv6d_unaccounted\":{},\"load_before\":{},\"load_after\":{},\"cpus\":[{}],\"tasks\":[{}]}}",
             p.sut.name(),
             p.round,
             p.gen.elapsed,
@@ -967,6 +1201,20 @@ fn encap_quick(o: &Opts) -> Res<()> {
             p.loss_pct(),
             json_str(p.label(ceiling)),
             p.srv6d_counters.as_deref().map(json_str).unwrap_or_else(|| "null".into()),
+            p.srv6d
+                .as_ref()
+                .map(|c| format!(
+                    "{{\"rx\":{},\"tx\":{},\"reflected\":{},\"drops\":{},\"stamp_discarded\":{}}}",
+                    c.rx,
+                    c.tx,
+                    c.reflected,
+                    json_str(&c.drops),
+                    json_str(&c.discarded)
+                ))
+                .unwrap_or_else(|| "null".into()),
+            p.srv6d_unaccounted()
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| "null".into()),
             json_str(&p.load_before),
             json_str(&p.load_after),
             cpus.join(","),
@@ -978,4 +1226,37 @@ fn encap_quick(o: &Opts) -> Res<()> {
     eprintln!("JSON written to {}", o.json.display());
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_srv6d_final_counters() {
+        let line = "rx=1200 tx=1100 behaviours: local=1100 drops: udp_bad_checksum=3 \
+                    neighbor_unresolved=97 stamp: reflected=1100 discarded: truncated=2 \
+                    events: no_free_frame=5";
+        let c = Srv6dCounters::parse(line).unwrap();
+        assert_eq!((c.rx, c.tx, c.reflected), (1200, 1100, 1100));
+        assert_eq!(c.drops, "udp_bad_checksum=3 neighbor_unresolved=97");
+        assert_eq!(c.discarded, "truncated=2");
+        let c = Srv6dCounters::parse(
+            "rx=5 tx=5 behaviours: h_encaps=5 drops: none stamp: reflected=0 discarded: none",
+        )
+        .unwrap();
+        assert_eq!((c.rx, c.tx, c.reflected), (5, 5, 0));
+        assert_eq!((c.drops.as_str(), c.discarded.as_str()), ("none", "none"));
+        let c = Srv6dCounters::parse(
+            "rx=9 tx=8 behaviours: local=8 drops: no_route=1 stamp: reflected=8 discarded: none \
+             sent=0 replies=0 reply_errors: none",
+        )
+        .unwrap();
+        assert_eq!((c.rx, c.tx, c.reflected), (9, 8, 8));
+        assert_eq!(
+            (c.drops.as_str(), c.discarded.as_str()),
+            ("no_route=1", "none")
+        );
+        assert_eq!(Srv6dCounters::parse("(no final counters; exit 1)"), None);
+    }
 }
