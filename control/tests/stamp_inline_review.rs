@@ -13,6 +13,7 @@
 //! come straight back to fc00:e1::5. All namespaces share one clock.
 
 mod sdwan_common;
+mod stamp_lab;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -22,88 +23,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lab::{Lab, Route, Seg6LocalAction, Topology, VethEnd};
 use sdwan_common::{RunLock, Srv6d, Stopped};
+use stamp_lab::{e1_config, e2_config, session};
 
 const SRV6D: &str = env!("CARGO_BIN_EXE_srv6d");
-const REFLECTOR: &str = "fc00:e2::862";
 const KEY: &str = "000102030405060708090a0b0c0d0e0f";
 const OTHER_KEY: &str = "0f0e0d0c0b0a09080706050403020100";
-
-/// One `[[stamp_sender]]` entry toward e2 via t's End.
-fn session(name: &str, ssid: u16, extra: &str) -> String {
-    format!(
-        r#"
-[[stamp_sender]]
-name = "{name}"
-ssid = {ssid}
-source = "fc00:e1::5"
-segments = ["fc00:7::e", "{REFLECTOR}"]
-clocks_synchronized = true
-{extra}
-"#
-    )
-}
-
-/// e1's file: one WAN port, router address fc00:e1::5, `extra` (sessions,
-/// routes) appended.
-fn e1_config(extra: &str) -> String {
-    format!(
-        r#"
-[[port]]
-name = "eth0"
-role = "wan"
-
-[router]
-source = "fc00:e1::1"
-addresses = ["fc00:e1::5"]
-
-[[route]]
-vrf = "underlay"
-prefix = "fc00:1::/64"
-nexthop = "on-link"
-port = "eth0"
-
-[[route]]
-vrf = "underlay"
-prefix = "fc00::/16"
-nexthop = "fc00:1::2"
-port = "eth0"
-{extra}
-"#
-    )
-}
-
-/// e2's file: End SID fc00:e2::862 (reflects), `router_extra` under
-/// `[router]`, `extra` appended.
-fn e2_config(router_extra: &str, extra: &str) -> String {
-    format!(
-        r#"
-[[port]]
-name = "wan0"
-role = "wan"
-
-[router]
-source = "fc00:e2::1"
-{router_extra}
-
-[[sid]]
-sid = "{REFLECTOR}"
-behavior = "end"
-
-[[route]]
-vrf = "underlay"
-prefix = "fc00:2::/64"
-nexthop = "on-link"
-port = "wan0"
-
-[[route]]
-vrf = "underlay"
-prefix = "fc00::/16"
-nexthop = "fc00:2::1"
-port = "wan0"
-{extra}
-"#
-    )
-}
 
 /// The lab; `queues`: rx/tx queues of the e1 -- t link (for `--workers`).
 fn topology(queues: u32) -> Lab {

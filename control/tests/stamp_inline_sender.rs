@@ -19,6 +19,7 @@
 //!    segment) and the UDP checksum before the reflector sees anything.
 
 mod sdwan_common;
+mod stamp_lab;
 
 use std::ffi::OsStr;
 use std::fs;
@@ -37,65 +38,14 @@ const TOLERANCE_NS: i64 = 3_000_000;
 const COUNT: u64 = 200;
 const INTERVAL_MS: u64 = 5;
 
-fn e1_config(reflector: &str) -> String {
-    format!(
-        r#"
-[[port]]
-name = "eth0"
-role = "wan"
-
-[router]
-source = "fc00:e1::1"
-addresses = ["fc00:e1::5"]
-
-[[route]]
-vrf = "underlay"
-prefix = "fc00:1::/64"
-nexthop = "on-link"
-port = "eth0"
-
-[[route]]
-vrf = "underlay"
-prefix = "fc00::/16"
-nexthop = "fc00:1::2"
-port = "eth0"
-
-[[stamp_sender]]
-name = "to-e2"
-ssid = 9
-source = "fc00:e1::5"
-segments = ["fc00:7::e", "{reflector}"]
-interval = "{INTERVAL_MS}ms"
-count = {COUNT}
-clocks_synchronized = true
-"#
-    )
+fn e1_sender(reflector: &str) -> String {
+    let session = format!(
+        "[[stamp_sender]]\nname = \"to-e2\"\nssid = 9\nsource = \"fc00:e1::5\"\n\
+         segments = [\"fc00:7::e\", \"{reflector}\"]\ninterval = \"{INTERVAL_MS}ms\"\n\
+         count = {COUNT}\nclocks_synchronized = true\n"
+    );
+    stamp_lab::e1_config(&session)
 }
-
-const E2_CONFIG: &str = r#"
-[[port]]
-name = "wan0"
-role = "wan"
-
-[router]
-source = "fc00:e2::1"
-
-[[sid]]
-sid = "fc00:e2::862"
-behavior = "end"
-
-[[route]]
-vrf = "underlay"
-prefix = "fc00:2::/64"
-nexthop = "on-link"
-port = "wan0"
-
-[[route]]
-vrf = "underlay"
-prefix = "fc00::/16"
-nexthop = "fc00:2::1"
-port = "wan0"
-"#;
 
 fn topology() -> Lab {
     Topology::new()
@@ -161,7 +111,7 @@ impl Results {
 /// replies are in, then stops it and reads the results file.
 fn run_sender(lab: &Lab, dir: &Path, reflector: &str, tag: &str) -> Results {
     let cfg = dir.join(format!("e1-{tag}.toml"));
-    fs::write(&cfg, e1_config(reflector)).unwrap();
+    fs::write(&cfg, e1_sender(reflector)).unwrap();
     let results = dir.join(format!("results-{tag}.json"));
     let srv6d = Srv6d::start_with(
         lab,
@@ -216,7 +166,7 @@ fn engine_sender_measures_an_srv6_path_to_an_inline_reflector() {
     prime(&lab);
     let dir = tmpdir("stampinl");
     let cfg = dir.join("e2.toml");
-    fs::write(&cfg, E2_CONFIG).unwrap();
+    fs::write(&cfg, stamp_lab::e2_config("", "")).unwrap();
     let e2 = Srv6d::start(&lab, "e2", Path::new(SRV6D), &cfg, dir.join("e2.log"))
         .expect("start srv6d on e2");
 
