@@ -150,6 +150,7 @@ pub struct Router {
 fn sender_requests(configs: &[StampSenderConfig]) -> Vec<SessionRequest> {
     configs
         .iter()
+        .filter(|c| !c.stopped)
         .map(|c| SessionRequest {
             name: c.name.clone(),
             spec: c.to_spec(),
@@ -160,12 +161,14 @@ fn sender_requests(configs: &[StampSenderConfig]) -> Vec<SessionRequest> {
 }
 
 /// What a reload changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ReloadSummary {
     /// Engine-owned prefixes added to the XDP programs.
     pub owned_added: usize,
     /// Engine-owned prefixes removed from them.
     pub owned_removed: usize,
+    /// Final results of the sender sessions the reload stopped.
+    pub stopped: Vec<InlineReport>,
 }
 
 impl Router {
@@ -362,7 +365,13 @@ impl Router {
         Ok(ReloadSummary {
             owned_added: new.difference(&old).count(),
             owned_removed: old.difference(&new).count(),
+            stopped,
         })
+    }
+
+    /// The configured ports.
+    pub fn ports(&self) -> &[PortConfig] {
+        &self.ports
     }
 
     /// Stops the engine (XDP programs detached, sockets closed) and the

@@ -1100,6 +1100,7 @@ fn stamp_senders_load_with_their_defaults() {
             timestamp_format: TimestampFormat::Ntp,
             dscp: 0,
             clocks_synchronized: false,
+            stopped: false,
         }
     );
     assert_eq!(
@@ -1119,6 +1120,7 @@ fn stamp_senders_load_with_their_defaults() {
             timestamp_format: TimestampFormat::Ptp,
             dscp: 46,
             clocks_synchronized: true,
+            stopped: false,
         }
     );
     // An authenticated session's default length is the authenticated base.

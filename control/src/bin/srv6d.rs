@@ -63,9 +63,18 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
-    /// Run the router with a configuration file (needs root).
+    /// Run the router (needs root): from a configuration file, a state file, or the gRPC API.
     #[command(
-        long_about = "Run the router with a configuration file (needs root).\n\n\
+        long_about = "Run the router (needs root).\n\n\
+            Its configuration comes from the state file (--state, the configuration last \
+            applied through the API) if it exists, else from --config FILE, else it starts \
+            empty and waits for one over gRPC (srv6ctl, or a controller using the srv6d.v1 \
+            or srv6pm STAMP API, docs/grpc.md). The gRPC agent listens on \
+            127.0.0.1:50051 unless --grpc says otherwise; every change it accepts is \
+            validated as a whole, published without stopping forwarding and persisted \
+            to the state file before the call returns.\n\n\
+            With --dataplane kernel the same configuration programs the Linux kernel's \
+            seg6 over rtnetlink instead of the AF_XDP engine.\n\n\
             The file is validated as a whole first (as `check` does); nothing starts if it \
             is rejected. Then srv6d publishes the forwarding tables, starts the neighbour \
             monitor, attaches its XDP program to every port (driver mode, generic mode as \
@@ -101,12 +110,55 @@ enum Command {
             configuration was rejected.",
         after_long_help = "EXAMPLES:\n  \
             sudo srv6d run --config examples/edge1.toml\n  \
-            sudo srv6d run -c edge.toml --workers 2 --stats-interval 5 --log-level debug"
+            sudo srv6d run -c edge.toml --workers 2 --stats-interval 5 --log-level debug\n  \
+            sudo srv6d run --state /var/lib/srv6d/edge1.toml --metrics 127.0.0.1:9586\n      \
+            Start from the last applied configuration (or empty), take changes over gRPC.\n  \
+            sudo srv6d run -c edge.toml --dataplane kernel\n      \
+            The same configuration on the kernel's seg6 (the RFC 2544 baseline).\n  \
+            sudo srv6d run --grpc [::]:50051 --tls-cert s.pem --tls-key s.key --tls-client-ca ca.pem\n      \
+            A remote agent that only clients with a certificate from ca.pem may use."
     )]
     Run {
-        /// The TOML configuration file.
+        /// The TOML configuration file to start with (optional: without it,
+        /// the state file or the gRPC API provide the configuration).
         #[arg(short, long, value_name = "FILE")]
-        config: PathBuf,
+        config: Option<PathBuf>,
+        /// Where the configuration applied through the API is persisted
+        /// (atomically) and restored from at start-up; when it exists it wins
+        /// over --config. Default: /var/lib/srv6d/state.toml without --config,
+        /// none with it.
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// What forwards: `afxdp` (srv6d's engine) or `kernel` (the Linux
+        /// kernel's seg6, programmed over rtnetlink: the baseline, and the
+        /// fallback without AF_XDP; no End.DT4/End.DT46, no STAMP sessions).
+        #[arg(long, default_value = "afxdp", value_parser = ["afxdp", "kernel"])]
+        dataplane: String,
+        /// Where the gRPC agent listens (srv6d.v1 and srv6pm), or `off`.
+        /// Beyond loopback it needs --tls-client-ca (mTLS) or --token-file,
+        /// or --insecure.
+        #[arg(long, default_value = "127.0.0.1:50051", value_name = "ADDR:PORT|off")]
+        grpc: String,
+        /// The agent's TLS certificate (PEM).
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The agent's TLS private key (PEM).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Require client certificates signed by this CA (PEM): mTLS.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_client_ca: Option<PathBuf>,
+        /// Require `authorization: Bearer <token>` with the token in this
+        /// file (at least 16 characters).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// Let the agent listen beyond loopback without credentials
+        /// (logged loudly): anyone reaching it can reprogram the router.
+        #[arg(long)]
+        insecure: bool,
+        /// Serve Prometheus metrics on GET /metrics at this address.
+        #[arg(long, value_name = "ADDR:PORT")]
+        metrics: Option<std::net::SocketAddr>,
         /// Worker threads; worker N serves rx queue N of every port, so each
         /// port needs at least this many queues.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -295,6 +347,15 @@ fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Run {
             config,
+            state,
+            dataplane,
+            grpc,
+            tls_cert,
+            tls_key,
+            tls_client_ca,
+            token_file,
+            insecure,
+            metrics,
             workers,
             cores,
             idle,
@@ -314,13 +375,25 @@ fn main() -> ExitCode {
                 idle,
                 busy_poll,
             };
-            run(
-                &config,
+            run(RunArgs {
+                config,
+                state,
+                dataplane,
                 engine,
+                grpc,
+                listen: control::agent::auth::ListenOptions {
+                    addr: None,
+                    tls_cert,
+                    tls_key,
+                    tls_client_ca,
+                    token_file,
+                    insecure,
+                },
+                metrics,
                 stats_interval,
-                &log_level,
-                stamp_results.as_deref(),
-            )
+                log_level,
+                stamp_results,
+            })
         }
         Command::Stamp { command } => stamp_command(command),
     }
@@ -395,19 +468,53 @@ fn counters_line(c: &dataplane::engine::Counters) -> String {
     line
 }
 
-fn run(
-    path: &std::path::Path,
+/// Everything `srv6d run` was given.
+struct RunArgs {
+    config: Option<PathBuf>,
+    state: Option<PathBuf>,
+    dataplane: String,
     engine: control::router::EngineOptions,
+    grpc: String,
+    listen: control::agent::auth::ListenOptions,
+    metrics: Option<std::net::SocketAddr>,
     stats_interval: u64,
-    log_level: &str,
-    stamp_results: Option<&std::path::Path>,
-) -> ExitCode {
+    log_level: String,
+    stamp_results: Option<PathBuf>,
+}
+
+/// The agent, even after a panic while it was held (its state is a
+/// validated document and the dataplane; no half-made change survives).
+fn lock(
+    agent: &std::sync::Mutex<control::agent::Agent>,
+) -> std::sync::MutexGuard<'_, control::agent::Agent> {
+    agent
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Where the state is kept when neither --config nor --state is given.
+const DEFAULT_STATE: &str = "/var/lib/srv6d/state.toml";
+
+/// The configuration file as a document (validated first, so its errors
+/// come with lines).
+fn read_config_doc(
+    path: &std::path::Path,
+) -> Result<control::config::ConfigFile, control::config::ConfigErrors> {
+    let loaded = control::config::load_file(path)?;
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    Ok(toml::from_str(&text).expect("a file the validator accepted has the document's shape"))
+}
+
+fn run(args: RunArgs) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(log_level));
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&args.log_level));
     let filter = match filter {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("srv6d run: bad log level {log_level:?}: {e}");
+            eprintln!("srv6d run: bad log level {:?}: {e}", args.log_level);
             return ExitCode::from(EXIT_INVALID);
         }
     };
@@ -416,38 +523,89 @@ fn run(
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let loaded = match control::config::load_file(path) {
-        Ok(loaded) => loaded,
-        Err(errors) => {
-            print_errors(&errors);
+
+    // What to start with: the state file if it exists (the configuration
+    // last applied through the API), else the configuration file, else
+    // nothing (everything comes over gRPC).
+    let state = args
+        .state
+        .clone()
+        .or_else(|| args.config.is_none().then(|| PathBuf::from(DEFAULT_STATE)));
+    if args.config.is_some() && state.is_none() && args.grpc != "off" {
+        tracing::info!(
+            "changes made through the API are not persisted (no --state FILE): a restart \
+             starts from the configuration file again"
+        );
+    }
+    let restored = match state.as_deref().map(control::agent::read_state) {
+        Some(Ok(found)) => found,
+        Some(Err(e)) => {
+            eprintln!("srv6d run: state file: {e}");
             return ExitCode::from(EXIT_INVALID);
         }
+        None => None,
     };
-    for w in &loaded.warnings {
-        tracing::warn!("{w}");
-    }
+    let start_doc = match (&restored, &args.config) {
+        (Some(_), _) => None,
+        (None, Some(path)) => match read_config_doc(path) {
+            Ok(doc) => Some(doc),
+            Err(errors) => {
+                print_errors(&errors);
+                return ExitCode::from(EXIT_INVALID);
+            }
+        },
+        (None, None) => None,
+    };
+    let grpc_addr: Option<std::net::SocketAddr> = match args.grpc.as_str() {
+        "off" => None,
+        text => match text.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                eprintln!(
+                    "srv6d run: --grpc {text:?}: expected ADDRESS:PORT such as 127.0.0.1:50051 \
+                     or [::]:50051, or `off`"
+                );
+                return ExitCode::from(EXIT_INVALID);
+            }
+        },
+    };
+    let security = match grpc_addr {
+        Some(addr) => {
+            let mut listen = args.listen.clone();
+            listen.addr = Some(addr);
+            match control::agent::auth::security(&listen) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    eprintln!("srv6d run: {e}");
+                    return ExitCode::from(EXIT_INVALID);
+                }
+            }
+        }
+        None => None,
+    };
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!(
-            "srv6d run: needs root (it attaches XDP programs and opens AF_XDP sockets); \
-             run it with sudo or as root"
+            "srv6d run: needs root (it attaches XDP programs and opens AF_XDP sockets, or \
+             programs the kernel's routes); run it with sudo or as root"
         );
         return ExitCode::FAILURE;
     }
-    // The signal handlers are installed before anything is attached, so a
-    // SIGTERM during start-up cannot kill the process with XDP programs left
-    // on the interfaces: it is seen once the router is up, which then stops
-    // cleanly.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("srv6d run: cannot start the signal loop: {e}");
+            eprintln!("srv6d run: cannot start the control runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
+    // The signal handlers are installed before anything is attached, so a
+    // SIGTERM during start-up cannot kill the process with XDP programs left
+    // on the interfaces: it is seen once the router is up, which then stops
+    // cleanly.
     let signals = {
         use tokio::signal::unix::{signal, SignalKind};
         let _context = runtime.enter();
@@ -466,100 +624,184 @@ fn run(
             return ExitCode::FAILURE;
         }
     };
-    let mut router = match control::router::Router::start(loaded, engine) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("srv6d run: {e}");
-            return ExitCode::FAILURE;
+    // Listeners first: a taken port fails before anything is attached.
+    let grpc_listener = match grpc_addr {
+        Some(addr) => match runtime.block_on(tokio::net::TcpListener::bind(addr)) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("srv6d run: --grpc {addr}: cannot listen: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let metrics_listener = match args.metrics {
+        Some(addr) => match runtime.block_on(control::agent::metrics::bind(addr)) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("srv6d run: --metrics {addr}: cannot listen: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let dataplane: Box<dyn control::agent::Dataplane> = match args.dataplane.as_str() {
+        "kernel" => Box::new(control::agent::dataplane::KernelBackend::new()),
+        _ => Box::new(control::agent::dataplane::XdpDataplane::new(args.engine)),
+    };
+    let mut agent = control::agent::Agent::new(
+        control::config::ConfigFile::default(),
+        0,
+        dataplane,
+        state.clone(),
+    );
+    let started = match (restored, start_doc) {
+        (Some((doc, generation)), _) => {
+            tracing::info!(
+                file = %state.as_deref().unwrap_or(std::path::Path::new("")).display(),
+                generation,
+                "restoring the configuration last applied"
+            );
+            agent.restore(doc, generation).map(|_| ())
+        }
+        (None, Some(doc)) => agent.replace(doc, "configuration file").map(|_| ()),
+        (None, None) => {
+            tracing::info!(
+                "no configuration yet: waiting for one over gRPC (the engine starts with the \
+                 first port)"
+            );
+            Ok(())
         }
     };
-    let outcome = runtime.block_on(async {
+    if let Err(e) = started {
+        eprintln!("srv6d run: {e}");
+        return ExitCode::FAILURE;
+    }
+    let agent = std::sync::Arc::new(std::sync::Mutex::new(agent));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = match (grpc_listener, security) {
+        (Some(listener), Some(security)) => {
+            let agent = agent.clone();
+            Some(runtime.spawn(async move {
+                control::agent::server::serve(agent, listener, security, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+            }))
+        }
+        _ => None,
+    };
+    if let Some(listener) = metrics_listener {
+        let addr = listener.local_addr().ok();
+        tracing::info!(?addr, "Prometheus metrics on GET /metrics");
+        runtime.spawn(control::agent::metrics::serve(agent.clone(), listener));
+    }
+    let config_path = args.config.clone();
+    let stats_interval = args.stats_interval;
+    let failed = runtime.block_on(async {
         let period = std::time::Duration::from_secs(stats_interval.max(1));
         let mut ticker = tokio::time::interval(period);
         ticker.tick().await;
         let mut health = tokio::time::interval(std::time::Duration::from_millis(500));
         health.tick().await;
-        let mut failed = false;
         loop {
             tokio::select! {
                 _ = hup.recv() => {
+                    let Some(path) = &config_path else {
+                        tracing::warn!("SIGHUP: no --config file to re-read; nothing changed");
+                        continue;
+                    };
                     tracing::info!(file = %path.display(), "SIGHUP: reloading");
-                    match control::config::load_file(path) {
-                        Ok(next) => match router.reload(next) {
-                            Ok(s) => tracing::info!(
-                                owned_added = s.owned_added,
-                                owned_removed = s.owned_removed,
-                                "configuration reloaded"
-                            ),
-                            Err(e) => tracing::error!("{e}"),
-                        },
+                    match read_config_doc(path) {
+                        Ok(doc) => {
+                            let agent = agent.clone();
+                            let result = tokio::task::spawn_blocking(move || {
+                                lock(&agent).replace(doc, "configuration file (SIGHUP)")
+                            }).await;
+                            match result {
+                                Ok(Ok(a)) => tracing::info!(generation = a.generation, "configuration reloaded"),
+                                Ok(Err(e)) => tracing::error!("reload refused, the running configuration stays: {e}"),
+                                Err(e) => tracing::error!("reload failed: {e}"),
+                            }
+                        }
                         Err(errors) => tracing::error!(
                             "reload refused, the running configuration stays:\n{errors}"
                         ),
                     }
                 }
                 _ = health.tick() => {
-                    router.collect_stamp();
-                    if let Err(e) = router.check() {
-                        tracing::error!("{e}; stopping");
-                        failed = true;
-                        break;
+                    let agent = agent.clone();
+                    let health = tokio::task::spawn_blocking(move || {
+                        let mut a = lock(&agent);
+                        a.dataplane_mut().collect();
+                        a.dataplane().health()
+                    }).await;
+                    match health {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            tracing::error!("{e}; stopping");
+                            break true;
+                        }
+                        Err(e) => {
+                            tracing::error!("health check failed: {e}; stopping");
+                            break true;
+                        }
                     }
                 }
-                _ = int.recv() => break,
-                _ = term.recv() => break,
+                _ = int.recv() => break false,
+                _ = term.recv() => break false,
                 _ = ticker.tick(), if stats_interval > 0 => {
-                    if let Some(c) = router.counters() {
+                    let mut a = lock(&agent);
+                    if let Some(c) = a.dataplane().counters() {
                         tracing::info!("counters: {}", counters_line(&c));
                     }
-                    for r in router.stamp_reports(false) {
+                    for r in a.stamp_reports(false) {
                         tracing::info!("{}", control::stamp_inline::summary_line(&r));
                     }
                 }
             }
         }
-        Ok::<bool, std::io::Error>(failed)
     });
-    let failed = match outcome {
-        Ok(failed) => failed,
-        Err(e) => {
-            tracing::error!("signal handling failed: {e}");
-            true
-        }
-    };
     tracing::info!("shutting down");
-    let last = router.counters();
-    if let Some(c) = last {
+    let _ = stop_tx.send(());
+    if let Some(server) = server {
+        match runtime.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(5), server).await
+        }) {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::error!("{e}"),
+            Ok(Err(e)) => tracing::error!("gRPC server task: {e}"),
+            Err(_) => tracing::warn!("gRPC server did not stop within 5 s"),
+        }
+    }
+    let mut a = lock(&agent);
+    if let Some(c) = a.dataplane().counters() {
         tracing::info!("final counters: {}", counters_line(&c));
     }
-    let reports = router.stamp_reports(true);
+    let reports = a.stamp_reports(true);
     for r in &reports {
         tracing::info!("final {}", control::stamp_inline::summary_line(r));
     }
     let mut results_failed = false;
-    if let Some(path) = stamp_results {
+    if let Some(path) = &args.stamp_results {
         let text: String = reports
             .iter()
             .map(|r| control::stamp_inline::json_line(r) + "\n")
             .collect();
-        if let Err(e) = write_atomically(path, text.as_bytes()) {
+        if let Err(e) = control::agent::write_atomically(path, text.as_bytes()) {
             tracing::error!(file = %path.display(), "cannot write the STAMP results: {e}");
             results_failed = true;
         } else {
             tracing::info!(file = %path.display(), sessions = reports.len(), "STAMP results written");
         }
     }
-    match router.stop() {
-        Ok(accounting) => {
-            tracing::info!(
-                total = accounting.total,
-                accounted = accounting.accounted(),
-                "UMEM frames at shutdown"
-            );
-            if !accounting.balanced() {
-                tracing::error!(?accounting, "UMEM frames unaccounted for at shutdown");
-                ExitCode::FAILURE
-            } else if failed || results_failed {
+    let stopped = a.stop_dataplane();
+    drop(a);
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match stopped {
+        Ok(line) => {
+            tracing::info!("{line}");
+            if failed || results_failed {
                 ExitCode::FAILURE
             } else {
                 ExitCode::SUCCESS
@@ -570,25 +812,6 @@ fn run(
             ExitCode::FAILURE
         }
     }
-}
-
-/// Writes `bytes` to a temporary file beside `path`, then renames it over
-/// `path`: a reader sees the old file or the whole new one.
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp.{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// Set by SIGINT/SIGTERM during `srv6d stamp`.

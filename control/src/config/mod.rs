@@ -161,6 +161,8 @@ pub struct StampSenderConfig {
     /// The sender's and the reflector's clocks are known to be
     /// synchronised (one-way delays are valid; the Error Estimate's S bit).
     pub clocks_synchronized: bool,
+    /// Configured but not sending (the engine does not run it).
+    pub stopped: bool,
 }
 
 impl StampSenderConfig {

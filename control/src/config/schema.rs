@@ -7,55 +7,61 @@
 //! integer type) so that a wrong value is reported by the validator with the
 //! form it expected, instead of by serde's generic type message.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A whole configuration file. `toml::from_str::<ConfigFile>` accepts
 /// exactly the files whose shape is right; [`super::load_str`] does that
 /// section by section, so that it can report every mistake with its line.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// `[[port]]`: the engine's interfaces, in PortId order.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub port: Vec<PortEntry>,
     /// `[[vrf]]`: the overlay VRFs (VRF 0, the underlay, is implicit).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vrf: Vec<VrfEntry>,
     /// `[router]`: addresses of the router itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub router: Option<RouterEntry>,
     /// `[[sid]]`: local SIDs and SID prefixes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sid: Vec<SidEntry>,
     /// `[[policy]]`: SR policies (H.Encaps / H.Encaps.Red).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policy: Vec<PolicyEntry>,
     /// `[[route]]`: routes of the underlay and of the VRFs.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route: Vec<RouteEntry>,
     /// `[[stamp_session]]`: sessions the inline STAMP reflector knows.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stamp_session: Vec<StampSessionEntry>,
     /// `[[stamp_sender]]`: STAMP Session-Sender sessions the engine runs.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stamp_sender: Vec<StampSenderEntry>,
 }
 
 /// `[[stamp_session]]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StampSessionEntry {
     /// The Session-Sender Identifier, 0..=65535.
     pub ssid: i64,
     /// HMAC-SHA-256 key in hex: the session is authenticated (RFC 8762
     /// §4.4) and HMAC TLVs are verified with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// SIDs the replies visit before the sender, in travel order.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub return_segments: Vec<String>,
+    /// Configured but not active: its test packets are treated as an
+    /// unknown SSID's.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stopped: bool,
 }
 
 /// `[[stamp_sender]]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StampSenderEntry {
     /// Name in logs and results; unique among the senders.
@@ -67,32 +73,48 @@ pub struct StampSenderEntry {
     /// SIDs in travel order; the last one is the reflector.
     pub segments: Vec<String>,
     /// UDP source port (the replies come back to it); default 50862.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub src_port: Option<i64>,
     /// UDP destination port (the reflector's); default 862.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dst_port: Option<i64>,
     /// Time between two test packets, e.g. `"10ms"`; default 10 ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
     /// Test packets to send; absent: until the session is removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<i64>,
     /// How long to send, e.g. `"10s"`; absent: no limit (with `count`
     /// too, whichever ends first).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub duration: Option<String>,
     /// HMAC-SHA-256 key in hex: the session is authenticated.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// UDP data length of each test packet; default the base length.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub length: Option<i64>,
     /// `"ntp"` (default) or `"ptp"`.
     #[serde(default)]
     pub timestamp_format: StampTimestampFormat,
     /// DSCP of the test packets, 0..=63; default 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dscp: Option<i64>,
     /// The sender's and the reflector's clocks are synchronised.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub clocks_synchronized: bool,
+    /// Configured but not sending.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stopped: bool,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if signature
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// `router.stamp_timestamp_format` and `stamp_sender[].timestamp_format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StampTimestampFormat {
     /// NTP 64-bit format (Error Estimate Z = 0).
@@ -113,7 +135,7 @@ impl StampTimestampFormat {
 }
 
 /// `[[port]]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PortEntry {
     /// Linux interface name.
@@ -121,8 +143,10 @@ pub struct PortEntry {
     /// `"wan"` or `"lan"`.
     pub role: PortRole,
     /// The VRF of a LAN port (WAN ports are in the underlay).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub vrf: Option<String>,
     /// Number of rx/tx queues (one AF_XDP socket each); default: all.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub queues: Option<i64>,
     /// How the XDP program is attached.
     #[serde(default)]
@@ -130,7 +154,7 @@ pub struct PortEntry {
 }
 
 /// Which side of the SD-WAN edge a port is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PortRole {
     /// Underlay side: SRv6 traffic to and from other edges.
@@ -150,7 +174,7 @@ impl PortRole {
 }
 
 /// How the XDP program is attached to a port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum XdpMode {
     /// Native (driver) mode where the driver supports it, else generic.
@@ -174,7 +198,7 @@ impl XdpMode {
 }
 
 /// `[[vrf]]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VrfEntry {
     /// Name other sections use to refer to it.
@@ -184,16 +208,17 @@ pub struct VrfEntry {
 }
 
 /// `[router]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouterEntry {
     /// Outer IPv6 source address of encapsulated packets.
     pub source: String,
     /// Further IPv6 addresses the engine answers itself (e.g. the STAMP
     /// reflector's); each becomes a local /128 route in the underlay.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<String>,
     /// UDP port of the STAMP reflector; default 862.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stamp_port: Option<i64>,
     /// `"stateless"` (default) or `"stateful"` (RFC 8762 §4.3).
     #[serde(default)]
@@ -204,6 +229,7 @@ pub struct RouterEntry {
     pub stamp_unknown_ssid: StampUnknownSsid,
     /// Replies per second per source address (also the burst); absent: no
     /// limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stamp_rate_limit: Option<i64>,
     /// Timestamp format of the reflector's T2 and T3: `"ntp"` (default) or
     /// `"ptp"`.
@@ -212,7 +238,7 @@ pub struct RouterEntry {
 }
 
 /// `router.stamp_mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StampMode {
     /// The reply's Sequence Number is the sender's.
@@ -223,7 +249,7 @@ pub enum StampMode {
 }
 
 /// `router.stamp_unknown_ssid`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StampUnknownSsid {
     /// Reflect unauthenticated.
@@ -234,7 +260,7 @@ pub enum StampUnknownSsid {
 }
 
 /// `[[sid]]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SidEntry {
     /// A SID (`"fc00:2::100"`) or a SID prefix (`"fc00:2::/48"`).
@@ -242,15 +268,18 @@ pub struct SidEntry {
     /// The behaviour.
     pub behavior: BehaviorName,
     /// VRF of End.DT4 / End.DT6 / End.DT46.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub vrf: Option<String>,
     /// Port of End.X / End.DX4 / End.DX6.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<String>,
     /// Next hop of End.X / End.DX4 / End.DX6 (an address or `"on-link"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub nexthop: Option<String>,
 }
 
 /// A SID behaviour's name in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 pub enum BehaviorName {
     /// End
     #[serde(rename = "end")]
@@ -291,7 +320,7 @@ impl BehaviorName {
 }
 
 /// `[[policy]]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyEntry {
     /// Name routes use to refer to it.
@@ -301,16 +330,18 @@ pub struct PolicyEntry {
     /// SIDs in travel order, 1 to 16.
     pub segments: Vec<String>,
     /// Outer source address; default `router.source`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// How the outer Flow Label is set; default `"copy"`.
     #[serde(default)]
     pub flow_label: FlowLabel,
     /// Outer Hop Limit for IPv4 inner packets, 1..=255; default 64.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv4_hop_limit: Option<i64>,
 }
 
 /// An SR policy's encapsulation in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 pub enum PolicyMode {
     /// H.Encaps
     #[serde(rename = "encap")]
@@ -321,7 +352,7 @@ pub enum PolicyMode {
 }
 
 /// The outer Flow Label choice in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FlowLabel {
     /// Copy the inner IPv6 Flow Label (0 for IPv4 inner packets).
@@ -334,7 +365,7 @@ pub enum FlowLabel {
 }
 
 /// `[[route]]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteEntry {
     /// `"underlay"` or the name of a `[[vrf]]`.
@@ -342,15 +373,18 @@ pub struct RouteEntry {
     /// `"10.2.0.0/16"`, `"2001:db8::/32"`.
     pub prefix: String,
     /// Encapsulate into this `[[policy]]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
     /// Forward to this neighbour (an address or `"on-link"`), with `port`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub nexthop: Option<String>,
     /// The output port of a `nexthop` route.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<String>,
     /// Addressed to the router itself.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub local: bool,
     /// Drop.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub blackhole: bool,
 }

@@ -139,12 +139,13 @@ impl fmt::Display for Summary<'_> {
             }
             writeln!(
                 f,
-                "  {:<16} SSID {:<5} [{}]:{} -> {}",
+                "  {:<16} SSID {:<5} [{}]:{} -> {}{}",
                 t.name,
                 t.ssid,
                 t.source,
                 t.src_port,
-                path.join(", ")
+                path.join(", "),
+                if t.stopped { " (stopped)" } else { "" }
             )?;
             let count = match (t.count, t.duration) {
                 (None, None) => "until stopped".to_string(),

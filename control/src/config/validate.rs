@@ -684,6 +684,7 @@ impl Checker<'_, '_> {
                 ssid,
                 key,
                 return_segments,
+                stopped,
             } = &e.value;
             let ssid = match u16::try_from(*ssid) {
                 Ok(v) => {
@@ -741,6 +742,9 @@ impl Checker<'_, '_> {
                 segments_ok = false;
             }
             match (ssid, key) {
+                // A stopped session is checked but not given to the
+                // reflector: its test packets meet the unknown-SSID policy.
+                (Some(_), Some(_)) if segments_ok && *stopped => {}
                 (Some(ssid), Some(key)) if segments_ok => sessions.push(ReflectorSession {
                     ssid,
                     mode: if key.is_some() {
@@ -918,6 +922,7 @@ impl Checker<'_, '_> {
                 timestamp_format,
                 dscp,
                 clocks_synchronized,
+                stopped,
             } = &e.value;
             let mut ok = self.name_ok(
                 &mut names,
@@ -1187,6 +1192,7 @@ impl Checker<'_, '_> {
                 timestamp_format: format,
                 dscp,
                 clocks_synchronized: *clocks_synchronized,
+                stopped: *stopped,
             });
         }
         senders
