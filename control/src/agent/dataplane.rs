@@ -20,6 +20,9 @@ pub trait Dataplane: Send {
     /// Moves the dataplane to `config`, all or nothing. Returns the final
     /// results of STAMP sender sessions the change stopped.
     fn apply(&mut self, config: LoadedConfig) -> Result<Vec<InlineReport>, String>;
+    /// Removes every configuration (the agent's document became empty
+    /// again): ports released, routes removed. The dataplane stays usable.
+    fn clear(&mut self) -> Result<(), String>;
     /// Forwarding counters, if the dataplane keeps them.
     fn counters(&self) -> Option<Counters>;
     /// `Err` with the reason if a part of it stopped working.
@@ -120,6 +123,13 @@ impl Dataplane for XdpDataplane {
         Ok(ended)
     }
 
+    fn clear(&mut self) -> Result<(), String> {
+        match self.router.take() {
+            Some(r) => Self::stop_router(r).map(|line| info!("{line}")),
+            None => Ok(()),
+        }
+    }
+
     fn counters(&self) -> Option<Counters> {
         self.router.as_ref().and_then(Router::counters)
     }
@@ -194,6 +204,13 @@ impl Dataplane for KernelBackend {
         Ok(Vec::new())
     }
 
+    fn clear(&mut self) -> Result<(), String> {
+        match self.kernel.take() {
+            Some(k) => k.stop().map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
     fn counters(&self) -> Option<Counters> {
         None
     }
@@ -227,6 +244,10 @@ impl Dataplane for Stopped {
 
     fn apply(&mut self, _config: LoadedConfig) -> Result<Vec<InlineReport>, String> {
         Err("srv6d is shutting down".to_string())
+    }
+
+    fn clear(&mut self) -> Result<(), String> {
+        Ok(())
     }
 
     fn counters(&self) -> Option<Counters> {

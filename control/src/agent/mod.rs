@@ -103,8 +103,8 @@ pub fn read_state(path: &Path) -> Result<Option<(ConfigFile, u64)>, String> {
     Ok(Some((doc, generation)))
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames
-/// it over `path`: a reader (or a restart after a crash) sees the old file
+/// Writes `bytes` (mode 0600) to a temporary file beside `path`, syncs it,
+/// and renames it over `path`: a reader (or a restart after a crash) sees the old file
 /// or the whole new one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
@@ -115,7 +115,15 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.push(format!(".tmp.{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        // Owner-only: the state holds HMAC keys.
+        let mut f = std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true),
+            0o600,
+        )
+        .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -306,6 +314,12 @@ impl Agent {
     }
 
     fn roll_back(&mut self) {
+        if is_empty(&self.doc) {
+            if let Err(e) = self.dataplane.clear() {
+                warn!("clearing the dataplane after a failed first change failed: {e}");
+            }
+            return;
+        }
         match edit::validate(&self.doc, &edit::Origins::default()) {
             Ok(old) => {
                 if let Err(e) = self.dataplane.apply(old) {
