@@ -351,6 +351,15 @@ fn ping_and_tcp_through_engine_encap_and_decap() {
     let c = r.engine().counters();
     // 5 requests encapsulated (LAN -> WAN), 5 replies decapsulated.
     assert!(c.rx >= 10 && c.tx >= 10, "{c:?}");
+    // Per port: requests in on one port and out on the other, replies the
+    // other way: each of the two ports received and sent at least 5.
+    assert_eq!(c.rx_per_port.iter().sum::<u64>(), c.rx, "{c:?}");
+    assert_eq!(c.tx_per_port.iter().sum::<u64>(), c.tx, "{c:?}");
+    assert_eq!(c.rx_per_port.len(), 2, "{c:?}");
+    assert!(
+        c.rx_per_port.iter().all(|&n| n >= 5) && c.tx_per_port.iter().all(|&n| n >= 5),
+        "{c:?}"
+    );
     // ... and counted under the behaviours that did it, nothing else.
     assert!(c.behavior(Behavior::HEncaps) >= 5, "{:?}", c.behaviors);
     assert!(c.behavior(Behavior::EndDT6) >= 5, "{:?}", c.behaviors);

@@ -1064,8 +1064,9 @@ impl pb::stamp_service_server::StampService for StampApi {
 // SystemService
 // ---------------------------------------------------------------------------
 
-/// Interface counters from the kernel (`/sys/class/net/IF/statistics`).
-fn port_counters(name: &str) -> pb::PortCounters {
+/// A port's counters: the engine's frames, and the interface's own kernel
+/// counters (`/sys/class/net/IF/statistics`).
+fn port_counters(name: &str, engine: Option<(u64, u64)>) -> pb::PortCounters {
     let read = |what: &str| {
         std::fs::read_to_string(format!("/sys/class/net/{name}/statistics/{what}"))
             .ok()
@@ -1078,18 +1079,31 @@ fn port_counters(name: &str) -> pb::PortCounters {
         tx_packets: read("tx_packets"),
         rx_bytes: read("rx_bytes"),
         tx_bytes: read("tx_bytes"),
+        engine_rx: engine.map_or(0, |e| e.0),
+        engine_tx: engine.map_or(0, |e| e.1),
     }
 }
 
 /// The counters as the API shows them.
 pub fn counters_out(agent: &Agent) -> pb::GetCountersResponse {
+    let counters = agent.dataplane().counters();
+    // Ports are numbered in document order (PortId = position).
     let ports = agent
         .doc()
         .port
         .iter()
-        .map(|p| port_counters(&p.name))
+        .enumerate()
+        .map(|(i, p)| {
+            let engine = counters.as_ref().map(|c| {
+                (
+                    c.rx_per_port.get(i).copied().unwrap_or(0),
+                    c.tx_per_port.get(i).copied().unwrap_or(0),
+                )
+            });
+            port_counters(&p.name, engine)
+        })
         .collect();
-    let Some(c) = agent.dataplane().counters() else {
+    let Some(c) = counters else {
         return pb::GetCountersResponse {
             ports,
             ..Default::default()

@@ -102,11 +102,18 @@ pub(crate) struct WorkerCounters {
     pub stamp_sent: AtomicU64,
     pub stamp_replies: AtomicU64,
     pub stamp_reply_errors: [AtomicU64; REPLY_ERRORS.len()],
+    /// Frames received per port (index: PortId).
+    pub port_rx: Box<[AtomicU64]>,
+    /// Frames put on a tx ring per port (index: PortId).
+    pub port_tx: Box<[AtomicU64]>,
 }
 
 impl WorkerCounters {
-    pub fn new() -> WorkerCounters {
+    /// Counters of a worker of an engine whose port ids are below `ports`.
+    pub fn new(ports: usize) -> WorkerCounters {
         WorkerCounters {
+            port_rx: (0..ports).map(|_| AtomicU64::new(0)).collect(),
+            port_tx: (0..ports).map(|_| AtomicU64::new(0)).collect(),
             rx: AtomicU64::new(0),
             tx: AtomicU64::new(0),
             batches: AtomicU64::new(0),
@@ -166,6 +173,10 @@ pub struct Counters {
     pub stamp_reply_errors: BTreeMap<&'static str, u64>,
     /// Frames received per worker (index = worker = rx queue).
     pub rx_per_worker: Vec<u64>,
+    /// Frames received per port (index = PortId).
+    pub rx_per_port: Vec<u64>,
+    /// Frames put on the tx rings per port (index = PortId).
+    pub tx_per_port: Vec<u64>,
     /// The kernel's own AF_XDP counters (`XDP_STATISTICS`) summed over the
     /// sockets: frames lost before the engine saw them (`xsk_rx_dropped`,
     /// `xsk_rx_ring_full`, `xsk_rx_fill_ring_empty`, ...).
@@ -196,6 +207,14 @@ impl Counters {
             let rx = w.rx.load(Ordering::Relaxed);
             c.rx += rx;
             c.rx_per_worker.push(rx);
+            for (list, per) in [(&mut c.rx_per_port, &w.port_rx), (&mut c.tx_per_port, &w.port_tx)] {
+                if list.len() < per.len() {
+                    list.resize(per.len(), 0);
+                }
+                for (sum, v) in list.iter_mut().zip(per.iter()) {
+                    *sum += v.load(Ordering::Relaxed);
+                }
+            }
             c.tx += w.tx.load(Ordering::Relaxed);
             c.batches += w.batches.load(Ordering::Relaxed);
             for r in DropReason::all() {
@@ -311,15 +330,19 @@ mod tests {
 
     #[test]
     fn sum_adds_workers_and_lists_every_reason() {
-        let a = std::sync::Arc::new(WorkerCounters::new());
-        let b = std::sync::Arc::new(WorkerCounters::new());
+        let a = std::sync::Arc::new(WorkerCounters::new(2));
+        let b = std::sync::Arc::new(WorkerCounters::new(2));
         bump(&a.rx, 3);
         bump(&b.rx, 4);
+        bump(&a.port_rx[1], 3);
+        bump(&b.port_rx[1], 4);
+        bump(&b.port_tx[0], 6);
         bump(&b.drops[DropReason::NoRoute.index()], 2);
         bump(&a.engine[EngineDrop::NotIp.index()], 1);
         bump(&a.engine[EngineDrop::NoFreeFrame.index()], 5);
         let c = Counters::sum(&[a.clone(), b.clone()]);
         assert_eq!((c.rx, c.rx_per_worker.clone()), (7, vec![3, 4]));
+        assert_eq!((c.rx_per_port.clone(), c.tx_per_port.clone()), (vec![0, 7], vec![6, 0]));
         assert_eq!(c.drop("no_route"), 2);
         assert_eq!(c.drops.len(), DropReason::COUNT);
         assert_eq!(c.engine.len(), EngineDrop::COUNT);

@@ -654,9 +654,16 @@ impl Engine {
             fds,
             stamp_senders: config.stamp_senders.clone(),
         };
+        // Per-port counters are indexed by PortId.
+        let port_slots = config
+            .ports
+            .iter()
+            .map(|p| usize::from(p.id.0) + 1)
+            .max()
+            .unwrap_or(0);
         for (w, sockets) in per_worker_sockets.into_iter().enumerate() {
             let frames: Vec<_> = descs.drain(..per_worker).collect();
-            let counters = Arc::new(WorkerCounters::new());
+            let counters = Arc::new(WorkerCounters::new(port_slots));
             engine.counters.push(counters.clone());
             let mut worker = Worker::new(
                 umem.clone(),

@@ -370,6 +370,9 @@ impl Worker {
         }
         self.sockets[i].in_fill -= n as u64;
         bump(&self.counters.rx, n as u64);
+        if let Some(c) = self.counters.port_rx.get(usize::from(self.sockets[i].port.0)) {
+            bump(c, n as u64);
+        }
         // T2 of any STAMP test packet in the batch: when it was received.
         let received_ns = now_unix_ns();
         let vrf = self.sockets[i].vrf;
@@ -776,6 +779,9 @@ impl Worker {
             let n = unsafe { s.tx.produce(&s.pending[..fits]) };
             s.in_tx += n as u64;
             bump(&self.counters.tx, n as u64);
+            if let Some(c) = self.counters.port_tx.get(usize::from(s.port.0)) {
+                bump(c, n as u64);
+            }
             let rest = s.pending.len() - n;
             if rest > 0 {
                 bump(
