@@ -5,7 +5,9 @@
 # Debian: the C toolchain for the XDP program and xsk-rs' vendored libxdp
 # (clang, llvm, m4, libelf, zlib, pkg-config), the tools the namespace tests
 # drive (iproute2, iptables, ethtool, tcpdump, iperf3, ping, procps for sysctl).
-# Python: scapy (an independent packet dissector for interop checks).
+# Python: scapy (an independent packet dissector for interop checks), grpcio
+# and grpcio-tools (the srv6pm test client generates its stubs from our .proto
+# files with grpc_tools.protoc at run time).
 set -euo pipefail
 
 log() { printf 'deps: %s\n' "$*"; }
@@ -39,8 +41,8 @@ fi
 
 # Python packages go to whichever python3 is first on PATH (the tests call
 # `python3`), so that is the interpreter we check and install into.
-PY_PACKAGES=(scapy)
-PY_MODULES=(scapy)
+PY_PACKAGES=(scapy grpcio grpcio-tools)
+PY_MODULES=(scapy grpc grpc_tools)
 py_missing=()
 for i in "${!PY_MODULES[@]}"; do
     if ! python3 -c "import ${PY_MODULES[$i]}" 2>/dev/null; then

@@ -50,7 +50,9 @@ fn flood(lab: &lab::Lab, seconds: u64) -> Result<(u64, u64), String> {
     let out = lab
         .exec(
             H1.ns,
-            ["ping", "-6", "-n", "-q", "-i", "0.001", "-W", "1", "-c", &count, v6],
+            [
+                "ping", "-6", "-n", "-q", "-i", "0.001", "-W", "1", "-c", &count, v6,
+            ],
         )
         .map_err(|e| format!("ping: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -145,7 +147,13 @@ fn run(rate: u64, seconds: u64) -> Result<(), String> {
         let path = dir.join(format!("edge{n}.toml"));
         fs::write(&path, edge_config(n, Mode::Encap, Mode::EncapRed)).map_err(|e| e.to_string())?;
         let ns = format!("edge{n}");
-        edges.push(Srv6d::start(&lab, &ns, &bin, &path, dir.join(format!("{ns}.log")))?);
+        edges.push(Srv6d::start(
+            &lab,
+            &ns,
+            &bin,
+            &path,
+            dir.join(format!("{ns}.log")),
+        )?);
     }
     // Warm up (neighbour resolution), then the baseline of this run.
     let _ = flood(&lab, 1)?;

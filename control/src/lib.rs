@@ -9,6 +9,7 @@
 
 pub mod agent;
 pub mod config;
+pub mod ctl;
 pub mod kernel;
 pub mod neighbors;
 pub mod router;

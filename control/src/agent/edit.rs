@@ -229,8 +229,15 @@ pub fn canonical_prefix(text: &str) -> String {
     }
 }
 
-/// Where an object with `key` is in `doc`. `field` names the key in errors.
-fn find(doc: &ConfigFile, key: &Key, field: &str) -> Result<(Section, Option<usize>), ApiError> {
+/// Where an object with `key` is in `doc`. `field` names the key in errors:
+/// the object holding it (`sid` → `sid.sid`), or with `is_key`, the key
+/// itself (a `delete_sid` is the SID text).
+fn find(
+    doc: &ConfigFile,
+    key: &Key,
+    field: &str,
+    is_key: bool,
+) -> Result<(Section, Option<usize>), ApiError> {
     Ok(match key {
         Key::Port(name) => (Section::Port, doc.port.iter().position(|p| &p.name == name)),
         Key::Vrf(name) => (Section::Vrf, doc.vrf.iter().position(|v| &v.name == name)),
@@ -250,14 +257,15 @@ fn find(doc: &ConfigFile, key: &Key, field: &str) -> Result<(Section, Option<usi
         ),
         Key::Sid(text) => {
             let want = sid_key(text).ok_or_else(|| {
-                key_error(
-                    field,
-                    "sid",
-                    format!(
-                        "{text:?} is not a SID or SID prefix, such as \"fc00:0:2::100\" or \
+                let message = format!(
+                    "{text:?} is not a SID or SID prefix, such as \"fc00:0:2::100\" or \
                          \"fc00:0:2::/48\""
-                    ),
-                )
+                );
+                if is_key {
+                    ApiError::invalid(field, message)
+                } else {
+                    key_error(field, "sid", message)
+                }
             })?;
             (
                 Section::Sid,
@@ -380,7 +388,7 @@ pub fn edit(doc: &ConfigFile, changes: &[FieldChange]) -> Result<(ConfigFile, Or
                 origins.router = Some(field.clone());
             }
             Change::Delete(key) => {
-                let (section, at) = find(&next, key, field)?;
+                let (section, at) = find(&next, key, field, matches!(key, Key::Sid(_)))?;
                 let Some(i) = at else {
                     return Err(ApiError::new(
                         ErrorCode::NotFound,
@@ -401,7 +409,7 @@ pub fn edit(doc: &ConfigFile, changes: &[FieldChange]) -> Result<(ConfigFile, Or
             }
             Change::Put(object, mode) => {
                 let key = key_of(object);
-                let (section, at) = find(&next, &key, field)?;
+                let (section, at) = find(&next, &key, field, false)?;
                 match (mode, at) {
                     (PutMode::Create, Some(_)) => {
                         return Err(ApiError::new(
@@ -697,7 +705,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             (err.code, err.field.as_str()),
-            (ErrorCode::InvalidArgument, "key.sid")
+            (ErrorCode::InvalidArgument, "key")
         );
     }
 

@@ -485,7 +485,7 @@ impl pb::config_service_server::ConfigService for ConfigApi {
         &self,
         request: Request<pb::DeleteSidRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
-        self.delete("", Key::Sid(request.into_inner().sid)).await
+        self.delete("sid", Key::Sid(request.into_inner().sid)).await
     }
 
     async fn create_policy(

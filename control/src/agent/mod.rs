@@ -103,11 +103,23 @@ pub fn read_state(path: &Path) -> Result<Option<(ConfigFile, u64)>, String> {
     Ok(Some((doc, generation)))
 }
 
-/// Writes `bytes` (mode 0600) to a temporary file beside `path`, syncs it,
-/// and renames it over `path`: a reader (or a restart after a crash) sees the old file
-/// or the whole new one.
+/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames
+/// it over `path`: a reader (or a restart after a crash) sees the old file
+/// or the whole new one. The file is created with mode 0644 (less the
+/// umask); see [`write_private`] for files holding secrets.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_with_mode(path, bytes, 0o644)
+}
+
+/// [`write_atomically`] for a file holding secrets (the state file has the
+/// STAMP sessions' HMAC keys): mode 0600 from the moment it exists.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_with_mode(path, bytes, 0o600)
+}
+
+fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -115,27 +127,36 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.push(format!(".tmp.{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
     let result = (|| {
-        // Owner-only: the state holds HMAC keys.
-        let mut f = std::os::unix::fs::OpenOptionsExt::mode(
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true),
-            0o600,
-        )
-        .open(&tmp)?;
+        // A leftover of a crashed run would keep its mode: start afresh.
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
+        return result;
     }
-    result
+    // The new file is in place: a failure to sync the directory must not be
+    // reported as "not written" (the caller would undo a change the file
+    // already holds).
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all()) {
+            warn!(
+                "{}: written, but syncing its directory failed: {e}",
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 impl Agent {
@@ -279,7 +300,7 @@ impl Agent {
                 }
             };
             let body = format!("{STATE_HEADER}\n# generation {generation}\n{text}");
-            if let Err(e) = write_atomically(&path, body.as_bytes()) {
+            if let Err(e) = write_private(&path, body.as_bytes()) {
                 // The dataplane runs the new configuration but the state
                 // file still holds the old one: put the old one back.
                 self.roll_back();

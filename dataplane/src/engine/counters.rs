@@ -207,7 +207,10 @@ impl Counters {
             let rx = w.rx.load(Ordering::Relaxed);
             c.rx += rx;
             c.rx_per_worker.push(rx);
-            for (list, per) in [(&mut c.rx_per_port, &w.port_rx), (&mut c.tx_per_port, &w.port_tx)] {
+            for (list, per) in [
+                (&mut c.rx_per_port, &w.port_rx),
+                (&mut c.tx_per_port, &w.port_tx),
+            ] {
                 if list.len() < per.len() {
                     list.resize(per.len(), 0);
                 }
@@ -342,7 +345,10 @@ mod tests {
         bump(&a.engine[EngineDrop::NoFreeFrame.index()], 5);
         let c = Counters::sum(&[a.clone(), b.clone()]);
         assert_eq!((c.rx, c.rx_per_worker.clone()), (7, vec![3, 4]));
-        assert_eq!((c.rx_per_port.clone(), c.tx_per_port.clone()), (vec![0, 7], vec![6, 0]));
+        assert_eq!(
+            (c.rx_per_port.clone(), c.tx_per_port.clone()),
+            (vec![0, 7], vec![6, 0])
+        );
         assert_eq!(c.drop("no_route"), 2);
         assert_eq!(c.drops.len(), DropReason::COUNT);
         assert_eq!(c.engine.len(), EngineDrop::COUNT);

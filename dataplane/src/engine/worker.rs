@@ -370,7 +370,11 @@ impl Worker {
         }
         self.sockets[i].in_fill -= n as u64;
         bump(&self.counters.rx, n as u64);
-        if let Some(c) = self.counters.port_rx.get(usize::from(self.sockets[i].port.0)) {
+        if let Some(c) = self
+            .counters
+            .port_rx
+            .get(usize::from(self.sockets[i].port.0))
+        {
             bump(c, n as u64);
         }
         // T2 of any STAMP test packet in the batch: when it was received.

@@ -1,0 +1,518 @@
+//! A controller written for the srv6pm STAMP API (a Python grpcio client,
+//! `srv6pm_client.py`, stubs generated at run time from our
+//! `control/proto/srv6pm/*.proto`) runs STAMP sessions between two srv6d
+//! edges whose files configure forwarding only: every STAMP session comes
+//! through srv6pm.
+//!
+//! ```text
+//!  e1 eth0 ---- eth0 [t: kernel, End fc00:7::e] eth1 ---- wan0 e2
+//!  srv6d: srv6pm sender                                   srv6d: srv6pm reflector
+//!  Init adds fc00:e1::5                                   Init adds fc00:e2::5
+//!  agent 127.0.0.1:50051 (e1's lo)                        agent 127.0.0.1:50051 (e2's lo)
+//! ```
+//!
+//! Each agent keeps the default listening policy (its namespace's
+//! loopback, no credentials): the client runs in the agent's namespace, so
+//! one session is three client runs in order: `reflector-up` in e2,
+//! `sender-run` in e1, `reflector-down` in e2. The alternative, agents on
+//! lab addresses with `--insecure`, would test a policy that production
+//! must not use and route gRPC through the engines' own ports.
+//!
+//! e2's file drops test packets of unknown SSIDs (`stamp_unknown_ssid =
+//! "drop"`), so a reply proves the srv6pm reflector session exists and runs
+//! (a stopped `[[stamp_session]]` is not given to the reflector).
+
+mod sdwan_common;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use control::proto::srv6d::v1 as pb;
+use lab::{Lab, Route, Seg6LocalAction, Topology};
+use sdwan_common::{RunLock, Srv6d};
+use serde_json::Value;
+
+const SRV6D: &str = env!("CARGO_BIN_EXE_srv6d");
+const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/srv6pm_client.py");
+const AGENT: &str = "127.0.0.1:50051";
+/// The contract's interval is whole seconds: ~5 packets in 5 s; at least
+/// 3 results are required (the client polls up to 30 s more for them on a
+/// loaded machine).
+const WAIT_S: &str = "5";
+const MIN_RESULTS: usize = 3;
+const E1_SOURCE: &str = "fc00:e1::5";
+const E2_REFLECTOR: &str = "fc00:e2::5";
+const WAYPOINT: &str = "fc00:7::e";
+const HMAC_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+/// e1: one WAN port, no router address (srv6pm Init adds its source).
+const E1_CONFIG: &str = r#"
+[[port]]
+name = "eth0"
+role = "wan"
+
+[router]
+source = "fc00:e1::1"
+
+[[sid]]
+sid = "fc00:e1::e"
+behavior = "end"
+
+[[route]]
+vrf = "underlay"
+prefix = "fc00:1::/64"
+nexthop = "on-link"
+port = "eth0"
+
+[[route]]
+vrf = "underlay"
+prefix = "fc00::/16"
+nexthop = "fc00:1::2"
+port = "eth0"
+"#;
+
+/// e2: one WAN port, a router address that is not the reflector's (srv6pm
+/// Init adds that one), unknown SSIDs dropped.
+const E2_CONFIG: &str = r#"
+[[port]]
+name = "wan0"
+role = "wan"
+
+[router]
+source = "fc00:e2::1"
+addresses = ["fc00:e2::4"]
+stamp_unknown_ssid = "drop"
+
+[[sid]]
+sid = "fc00:e2::e"
+behavior = "end"
+
+[[route]]
+vrf = "underlay"
+prefix = "fc00:2::/64"
+nexthop = "on-link"
+port = "wan0"
+
+[[route]]
+vrf = "underlay"
+prefix = "fc00::/16"
+nexthop = "fc00:2::1"
+port = "wan0"
+"#;
+
+fn topology() -> Lab {
+    Topology::new()
+        .prefix("s6pmg")
+        .namespaces(&["e1", "t", "e2"])
+        .link(("e1", "eth0"), ("t", "eth0"))
+        .link(("t", "eth1"), ("e2", "wan0"))
+        .addr("e1", "eth0", "fc00:1::1/64")
+        .addr("t", "eth0", "fc00:1::2/64")
+        .addr("t", "eth1", "fc00:2::1/64")
+        .addr("e2", "wan0", "fc00:2::2/64")
+        .forwarding("t")
+        .route("e1", Route::to("fc00::/16").via("fc00:1::2"))
+        .route("e2", Route::to("fc00::/16").via("fc00:2::1"))
+        .route(
+            "t",
+            Route::seg6local(WAYPOINT, Seg6LocalAction::End, "eth1"),
+        )
+        .route("t", Route::to("fc00:e2::/48").via("fc00:2::2"))
+        .route("t", Route::to("fc00:e1::/48").via("fc00:1::1"))
+        .build()
+        .expect("build the lab")
+}
+
+/// Resolves every neighbour before srv6d owns the ports.
+fn prime(lab: &Lab) {
+    for (ns, dst) in [
+        ("e1", "fc00:1::2"),
+        ("e2", "fc00:2::1"),
+        ("t", "fc00:2::2"),
+        ("t", "fc00:1::1"),
+    ] {
+        let ok = (0..5).any(|_| {
+            lab.exec(ns, ["ping", "-6", "-c", "1", "-W", "1", dst])
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        });
+        assert!(ok, "{ns} cannot reach {dst}");
+    }
+}
+
+/// Fails (not skips) without the client's Python packages.
+fn require_grpc_tools() {
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import grpc, grpc_tools"])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "the srv6pm client needs the Python packages grpcio and grpcio-tools \
+         (modules grpc, grpc_tools): run scripts/deps.sh\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs one phase of the client in `ns` (whose loopback has that node's
+/// agent) and returns its JSON summary; panics with everything it said if
+/// it did not exit 0.
+fn client(lab: &Lab, ns: &str, phase: &str, args: &[&str]) -> Value {
+    let mut argv: Vec<&str> = vec![
+        "python3",
+        CLIENT,
+        phase,
+        "--sender",
+        AGENT,
+        "--reflector",
+        AGENT,
+    ];
+    argv.extend_from_slice(args);
+    let out = lab
+        .command(ns, &argv)
+        .output()
+        .unwrap_or_else(|e| panic!("run the client in {ns}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "srv6pm_client {phase} in {ns}: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    let json: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{phase}: not JSON ({e}):\n{stdout}\n{stderr}"));
+    assert_eq!(json["ok"], Value::Bool(true), "{phase}: {json}");
+    // The client checks each status against what it expects; check again.
+    for call in json["calls"].as_array().expect("calls") {
+        assert_eq!(call["status"], call["expected"], "{phase}: {call}");
+    }
+    json
+}
+
+/// The status of the call `rpc` in a client's summary.
+fn status_of<'a>(json: &'a Value, rpc: &str) -> &'a str {
+    json["calls"]
+        .as_array()
+        .expect("calls")
+        .iter()
+        .find(|c| c["rpc"] == rpc)
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or_else(|| panic!("no call {rpc} in {json}"))
+}
+
+/// srv6d.v1 SystemService.GetCounters of the agent in `ns`, through the
+/// Rust client, from a thread inside that namespace.
+fn counters(lab: &Lab, ns: &str) -> pb::GetCountersResponse {
+    lab.in_ns(ns, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        rt.block_on(async {
+            let mut c =
+                pb::system_service_client::SystemServiceClient::connect(format!("http://{AGENT}"))
+                    .await
+                    .expect("connect to the agent");
+            c.get_counters(pb::GetCountersRequest {})
+                .await
+                .expect("GetCounters")
+                .into_inner()
+        })
+    })
+    .expect("enter the namespace")
+}
+
+fn drop_count(c: &pb::GetCountersResponse, reason: &str) -> u64 {
+    c.drops.get(reason).copied().unwrap_or(0)
+}
+
+fn now_s() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// `[T1, T2, T3, T4]` records from the summary's `key`.
+fn records(json: &Value, key: &str) -> Vec<[f64; 4]> {
+    json[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {key} in {json}"))
+        .iter()
+        .map(|r| {
+            let a = r.as_array().expect("a record is an array");
+            assert_eq!(a.len(), 4, "{r}");
+            std::array::from_fn(|i| a[i].as_f64().expect("seconds"))
+        })
+        .collect()
+}
+
+struct Round<'a> {
+    ssid: u32,
+    key: Option<&'a str>,
+    return_sidlist: &'a [&'a str],
+}
+
+/// One srv6pm session from start to end; returns how many results the
+/// sender got.
+fn run_round(lab: &Lab, round: &Round) -> usize {
+    let ssid = round.ssid.to_string();
+    let mut common = vec![
+        "--ssid",
+        &ssid,
+        "--reflector-ip",
+        E2_REFLECTOR,
+        "--reflector-port",
+        "862",
+    ];
+    if let Some(key) = round.key {
+        common.extend_from_slice(&["--key", key]);
+    }
+    let auth = if round.key.is_some() {
+        "AUTHENTICATION_MODE_HMAC_SHA_256"
+    } else {
+        "AUTHENTICATION_MODE_UNAUTHENTICATED"
+    };
+    let before = counters(lab, "e2");
+
+    let mut args = common.clone();
+    args.extend_from_slice(&["--reflector-interface", "wan0", "--return-sidlist"]);
+    args.extend_from_slice(round.return_sidlist);
+    let up = client(lab, "e2", "reflector-up", &args);
+    for (rpc, want) in [
+        ("reflector.Init", "STATUS_CODE_SUCCESS"),
+        ("reflector.CreateStampSession", "STATUS_CODE_SUCCESS"),
+        (
+            "reflector.CreateStampSession(again)",
+            "STATUS_CODE_SESSION_EXISTS",
+        ),
+        (
+            "reflector.StartStampSession(unknown)",
+            "STATUS_CODE_SESSION_NOT_FOUND",
+        ),
+        ("reflector.StartStampSession", "STATUS_CODE_SUCCESS"),
+    ] {
+        assert_eq!(status_of(&up, rpc), want, "{up}");
+    }
+    assert_eq!(up["reflector_params"]["reflector_udp_port"], 862, "{up}");
+    assert_eq!(up["reflector_params"]["auth_mode"], auth, "{up}");
+
+    let mut args = common.clone();
+    let min = MIN_RESULTS.to_string();
+    args.extend_from_slice(&[
+        "--sender-source",
+        E1_SOURCE,
+        "--sender-interface",
+        "eth0",
+        "--sender-port",
+        "50862",
+        "--interval",
+        "1",
+        "--wait",
+        WAIT_S,
+        "--min-results",
+        &min,
+        "--timeout",
+        "30",
+        "--sidlist",
+        WAYPOINT,
+    ]);
+    let run = client(lab, "e1", "sender-run", &args);
+    let after_run = counters(lab, "e2");
+    let down = client(lab, "e2", "reflector-down", &common);
+
+    let what = format!("SSID {} ({auth})", round.ssid);
+    for (rpc, want) in [
+        ("sender.Init", "STATUS_CODE_SUCCESS"),
+        ("sender.CreateStampSession", "STATUS_CODE_SUCCESS"),
+        (
+            "sender.CreateStampSession(again)",
+            "STATUS_CODE_SESSION_EXISTS",
+        ),
+        (
+            "sender.StartStampSession(unknown)",
+            "STATUS_CODE_SESSION_NOT_FOUND",
+        ),
+        ("sender.StartStampSession", "STATUS_CODE_SUCCESS"),
+        ("sender.GetResultsCounter", "STATUS_CODE_SUCCESS"),
+        ("sender.GetStampSessionResults", "STATUS_CODE_SUCCESS"),
+        (
+            "sender.GetStampSessionResults(again)",
+            "STATUS_CODE_SUCCESS",
+        ),
+        ("sender.StopStampSession", "STATUS_CODE_SUCCESS"),
+        (
+            "sender.StopStampSession(stopped)",
+            "STATUS_CODE_SESSION_NOT_RUNNING",
+        ),
+        ("sender.DestroyStampSession", "STATUS_CODE_SUCCESS"),
+        (
+            "sender.GetStampSessionResults(destroyed)",
+            "STATUS_CODE_SESSION_NOT_FOUND",
+        ),
+        ("sender.Reset", "STATUS_CODE_SUCCESS"),
+        (
+            "sender.CreateStampSession(after Reset)",
+            "STATUS_CODE_NOT_INITIALIZED",
+        ),
+    ] {
+        assert_eq!(status_of(&run, rpc), want, "{what}: {run}");
+    }
+    for (rpc, want) in [
+        ("reflector.StopStampSession", "STATUS_CODE_SUCCESS"),
+        ("reflector.DestroyStampSession", "STATUS_CODE_SUCCESS"),
+        (
+            "reflector.StartStampSession(destroyed)",
+            "STATUS_CODE_SESSION_NOT_FOUND",
+        ),
+        ("reflector.Reset", "STATUS_CODE_SUCCESS"),
+        (
+            "reflector.CreateStampSession(after Reset)",
+            "STATUS_CODE_NOT_INITIALIZED",
+        ),
+    ] {
+        assert_eq!(status_of(&down, rpc), want, "{what}: {down}");
+    }
+    let p = &run["sender_params"];
+    assert_eq!(p["reflector_ip"], E2_REFLECTOR, "{what}: {run}");
+    assert_eq!(p["reflector_udp_port"], 862, "{what}: {run}");
+    assert_eq!(p["auth_mode"], auth, "{what}: {run}");
+    assert_eq!(
+        p["timestamp_format"], "TIMESTAMP_FORMAT_NTP",
+        "{what}: {run}"
+    );
+
+    // Results: enough of them, sane, recent, and drained.
+    let first = records(&run, "results");
+    let again = records(&run, "results_again");
+    let counted = run["num_results"].as_u64().expect("num_results") as usize;
+    assert!(
+        counted >= MIN_RESULTS,
+        "{what}: GetResultsCounter {counted} < {MIN_RESULTS}: {run}"
+    );
+    assert!(
+        first.len() >= counted,
+        "{what}: GetStampSessionResults gave {} of the {counted} counted: {run}",
+        first.len()
+    );
+    let now = now_s();
+    for r in first.iter().chain(&again) {
+        let [t1, t2, t3, t4] = *r;
+        assert!(t1 <= t4, "{what}: T1 > T4 in {r:?}");
+        assert!(t2 <= t3, "{what}: T2 > T3 in {r:?}");
+        assert!(
+            t4 - t1 >= t3 - t2,
+            "{what}: round trip < residence in {r:?}"
+        );
+        for t in r {
+            assert!(
+                (now - t).abs() < 60.0,
+                "{what}: timestamp {t} is not within a minute of now ({now}) in {r:?}"
+            );
+        }
+    }
+    let mut t1s: Vec<f64> = first.iter().map(|r| r[0]).collect();
+    t1s.sort_by(f64::total_cmp);
+    t1s.dedup();
+    assert_eq!(t1s.len(), first.len(), "{what}: a record twice: {run}");
+    for r in &again {
+        assert!(
+            !first.contains(r),
+            "{what}: the second Get returned {r:?} again: {run}"
+        );
+    }
+    let received = first.len() + again.len();
+
+    // srv6d's own view of the reflector: it reflected at least every
+    // result, dropped nothing as unknown or badly authenticated.
+    let reflected = after_run.stamp_reflected - before.stamp_reflected;
+    assert!(
+        reflected >= received as u64,
+        "{what}: e2 reflected {reflected} < {received} results: {after_run:?}"
+    );
+    for reason in ["stamp_unknown_ssid", "stamp_bad_hmac"] {
+        assert_eq!(
+            drop_count(&after_run, reason),
+            drop_count(&before, reason),
+            "{what}: {reason} on e2: {after_run:?}"
+        );
+    }
+    eprintln!("{what}: {received} results, e2 reflected {reflected}");
+    received
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("srv6d-{tag}-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn python_srv6pm_controller_runs_stamp_sessions_between_two_edges() {
+    if !lab::require_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    require_grpc_tools();
+    let _lock = RunLock::acquire().expect("run lock");
+    let lab = topology();
+    prime(&lab);
+    let dir = tmpdir("srv6pmg");
+    let mut edges = Vec::new();
+    for (ns, config) in [("e2", E2_CONFIG), ("e1", E1_CONFIG)] {
+        let cfg = dir.join(format!("{ns}.toml"));
+        fs::write(&cfg, config).unwrap();
+        // No --state: the sessions live only as long as the process.
+        let srv6d = Srv6d::start_with(
+            &lab,
+            ns,
+            Path::new(SRV6D),
+            &cfg,
+            dir.join(format!("{ns}.log")),
+            &[OsStr::new("--grpc"), OsStr::new(AGENT)],
+        )
+        .unwrap_or_else(|e| panic!("start srv6d on {ns}: {e}"));
+        edges.push(srv6d);
+    }
+    let e1 = edges.pop().unwrap();
+    let e2 = edges.pop().unwrap();
+
+    let plain = run_round(
+        &lab,
+        &Round {
+            ssid: 7,
+            key: None,
+            return_sidlist: &[WAYPOINT],
+        },
+    );
+    let hmac = run_round(
+        &lab,
+        &Round {
+            ssid: 8,
+            key: Some(HMAC_KEY),
+            return_sidlist: &[],
+        },
+    );
+
+    let e1 = e1.stop().expect("stop srv6d on e1");
+    let e2 = e2.stop().expect("stop srv6d on e2");
+    assert!(e1.clean(), "e1 srv6d:\n{}", e1.log);
+    assert!(e2.clean(), "e2 srv6d:\n{}", e2.log);
+    // The final counters line agrees: e2 reflected at least every result,
+    // e1 received a reply for each.
+    assert!(
+        e2.counter("reflected") >= (plain + hmac) as u64,
+        "e2 reflected fewer than the {} results: {}",
+        plain + hmac,
+        e2.counters
+    );
+    assert!(
+        e1.counter("replies") >= (plain + hmac) as u64,
+        "e1 took fewer replies than the {} results: {}",
+        plain + hmac,
+        e1.counters
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
