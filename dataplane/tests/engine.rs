@@ -355,9 +355,15 @@ fn ping_and_tcp_through_engine_encap_and_decap() {
     // other way: each of the two ports received and sent at least 5.
     assert_eq!(c.rx_per_port.iter().sum::<u64>(), c.rx, "{c:?}");
     assert_eq!(c.tx_per_port.iter().sum::<u64>(), c.tx, "{c:?}");
-    assert_eq!(c.rx_per_port.len(), 2, "{c:?}");
-    assert!(
-        c.rx_per_port.iter().all(|&n| n >= 5) && c.tx_per_port.iter().all(|&n| n >= 5),
+    // (Indexed by PortId; this test's ports need not start at 0.)
+    assert_eq!(
+        c.rx_per_port.iter().filter(|&&n| n >= 5).count(),
+        2,
+        "{c:?}"
+    );
+    assert_eq!(
+        c.tx_per_port.iter().filter(|&&n| n >= 5).count(),
+        2,
         "{c:?}"
     );
     // ... and counted under the behaviours that did it, nothing else.
