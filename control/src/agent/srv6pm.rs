@@ -230,6 +230,61 @@ fn format_out(f: StampTimestampFormat) -> i32 {
 // Sender
 // ---------------------------------------------------------------------------
 
+/// Runs `f` on the agent and the srv6pm state, both locked, off the
+/// async executor.
+async fn run_locked<F, T>(agent: &SharedAgent, state: &Shared, f: F) -> Result<T, Status>
+where
+    F: FnOnce(&mut Agent, &mut Srv6pmState) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let state = state.clone();
+    with_agent(agent, move |a| {
+        let mut s = state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(a, &mut s)
+    })
+    .await
+}
+
+/// Starts or stops a session of `role` ("sender" / "reflector") whose
+/// configured `stopped` flag is `stopped`; `put` applies the flipped flag.
+fn set_running(
+    agent: &mut Agent,
+    role: &str,
+    ssid: u32,
+    run: bool,
+    stopped: Option<bool>,
+    put: impl FnOnce(bool) -> Change,
+) -> Outcome {
+    let Some(stopped) = stopped else {
+        return Outcome::err(
+            Code::SessionNotFound,
+            format!("no {role} session SSID {ssid}"),
+        );
+    };
+    if stopped != run {
+        return if run {
+            Outcome::err(
+                Code::SessionRunning,
+                format!("{role} session SSID {ssid} is running"),
+            )
+        } else {
+            Outcome::err(
+                Code::SessionNotRunning,
+                format!("{role} session SSID {ssid} is not running"),
+            )
+        };
+    }
+    match apply(agent, "ssid", put(!run)) {
+        Ok(()) => Outcome::ok(format!(
+            "{role} session SSID {ssid} {}",
+            if run { "started" } else { "stopped" }
+        )),
+        Err(o) => o,
+    }
+}
+
 /// The srv6pm `STAMPSessionSenderService`.
 #[derive(Clone)]
 pub struct SenderApi {
@@ -249,14 +304,7 @@ impl SenderApi {
         F: FnOnce(&mut Agent, &mut Srv6pmState) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let state = self.state.clone();
-        with_agent(&self.agent, move |a| {
-            let mut s = state
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(a, &mut s)
-        })
-        .await
+        run_locked(&self.agent, &self.state, f).await
     }
 }
 
@@ -382,37 +430,13 @@ fn create_sender(
 }
 
 fn set_sender_running(agent: &mut Agent, ssid: u32, run: bool) -> Outcome {
-    let Some(mut entry) = sender_entry(agent, ssid) else {
-        return Outcome::err(
-            Code::SessionNotFound,
-            format!("no sender session SSID {ssid}"),
-        );
-    };
-    if entry.stopped != run {
-        return if run {
-            Outcome::err(
-                Code::SessionRunning,
-                format!("sender session SSID {ssid} is running"),
-            )
-        } else {
-            Outcome::err(
-                Code::SessionNotRunning,
-                format!("sender session SSID {ssid} is not running"),
-            )
-        };
-    }
-    entry.stopped = !run;
-    match apply(
-        agent,
-        "ssid",
-        Change::Put(Object::StampSender(entry), PutMode::Update),
-    ) {
-        Ok(()) => Outcome::ok(format!(
-            "sender session SSID {ssid} {}",
-            if run { "started" } else { "stopped" }
-        )),
-        Err(o) => o,
-    }
+    let entry = sender_entry(agent, ssid);
+    let stopped = entry.as_ref().map(|e| e.stopped);
+    set_running(agent, "sender", ssid, run, stopped, |now_stopped| {
+        let mut entry = entry.expect("checked by set_running");
+        entry.stopped = now_stopped;
+        Change::Put(Object::StampSender(entry), PutMode::Update)
+    })
 }
 
 /// Moves the engine's records of `ssid` into the pending buffer.
@@ -671,14 +695,7 @@ impl ReflectorApi {
         F: FnOnce(&mut Agent, &mut Srv6pmState) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let state = self.state.clone();
-        with_agent(&self.agent, move |a| {
-            let mut s = state
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(a, &mut s)
-        })
-        .await
+        run_locked(&self.agent, &self.state, f).await
     }
 }
 
@@ -785,37 +802,13 @@ fn create_reflector(
 }
 
 fn set_reflector_running(agent: &mut Agent, ssid: u32, run: bool) -> Outcome {
-    let Some(mut entry) = reflector_entry(agent, ssid) else {
-        return Outcome::err(
-            Code::SessionNotFound,
-            format!("no reflector session SSID {ssid}"),
-        );
-    };
-    if entry.stopped != run {
-        return if run {
-            Outcome::err(
-                Code::SessionRunning,
-                format!("reflector session SSID {ssid} is running"),
-            )
-        } else {
-            Outcome::err(
-                Code::SessionNotRunning,
-                format!("reflector session SSID {ssid} is not running"),
-            )
-        };
-    }
-    entry.stopped = !run;
-    match apply(
-        agent,
-        "ssid",
-        Change::Put(Object::StampSession(entry), PutMode::Update),
-    ) {
-        Ok(()) => Outcome::ok(format!(
-            "reflector session SSID {ssid} {}",
-            if run { "started" } else { "stopped" }
-        )),
-        Err(o) => o,
-    }
+    let entry = reflector_entry(agent, ssid);
+    let stopped = entry.as_ref().map(|e| e.stopped);
+    set_running(agent, "reflector", ssid, run, stopped, |now_stopped| {
+        let mut entry = entry.expect("checked by set_running");
+        entry.stopped = now_stopped;
+        Change::Put(Object::StampSession(entry), PutMode::Update)
+    })
 }
 
 #[tonic::async_trait]
