@@ -4,7 +4,8 @@
 #
 # Debian: the C toolchain for the XDP program and xsk-rs' vendored libxdp
 # (clang, llvm, m4, libelf, zlib, pkg-config), the tools the namespace tests
-# drive (iproute2, iptables, ethtool, tcpdump, iperf3, ping, procps for sysctl).
+# drive (iproute2, iptables, ethtool, tcpdump, iperf3, ping, procps for sysctl),
+# a font for the text of srv6bench's PNG plots (fonts-dejavu-core).
 # Python: scapy (an independent packet dissector for interop checks), grpcio
 # and grpcio-tools (the srv6pm test client generates its stubs from our .proto
 # files with grpc_tools.protoc at run time).
@@ -21,7 +22,7 @@ fi
 APT_PACKAGES=(
     clang llvm m4 libelf-dev zlib1g-dev libpcap-dev pkg-config make
     iproute2 iptables ethtool tcpdump iperf3 iputils-ping procps kmod
-    python3 python3-pip
+    python3 python3-pip fonts-dejavu-core
 )
 
 missing=()

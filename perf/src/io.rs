@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::frames;
+use crate::templates::{self, Hit};
 
 const BATCH: usize = 64;
 const PACKET_QDISC_BYPASS: libc::c_int = 20;
@@ -99,10 +100,52 @@ pub fn generate(
     seconds: f64,
     rate: u64,
 ) -> io::Result<GenResult> {
+    let n = template.len();
+    generate_frames(
+        ifname,
+        template,
+        |f, seq, _| {
+            set_seq(&mut f[..n], seq);
+            n
+        },
+        seconds,
+        rate as f64,
+        0,
+    )
+}
+
+/// CLOCK_MONOTONIC in nanoseconds (the probe timestamps' clock; the
+/// receiver reads the same clock).
+#[inline]
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Sends frames out of `ifname` for `seconds` at `rate` frames/s (0 or
+/// less: as fast as possible). Every buffer starts as a copy of `init`
+/// (whose length is the longest frame); `write(buf, seq, ts_ns)` writes
+/// frame `seq` (counting up from 0) into a buffer and returns its length.
+/// `ts_ns` is 0 except for probe frames: with `probes_per_s` > 0, the
+/// first frame of a batch becomes a probe (timestamped just before the
+/// send) when one is due, about `probes_per_s` of them per second.
+pub fn generate_frames(
+    ifname: &str,
+    init: &[u8],
+    mut write: impl FnMut(&mut [u8], u64, u64) -> usize,
+    seconds: f64,
+    rate: f64,
+    probes_per_s: u64,
+) -> io::Result<GenResult> {
     let fd = packet_socket(ifname, 0)?;
     setsockopt_int(&fd, libc::SOL_PACKET, PACKET_QDISC_BYPASS, 1)?;
     let _ = setsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, 64 << 20);
-    let mut bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| template.to_vec()).collect();
+    let mut bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| init.to_vec()).collect();
     let mut iov: Vec<libc::iovec> = bufs
         .iter_mut()
         .map(|b| libc::iovec {
@@ -120,16 +163,22 @@ pub fn generate(
     let mut seq = 0u64;
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(seconds);
+    let probe_every = if probes_per_s > 0 {
+        Duration::from_secs_f64(1.0 / probes_per_s as f64)
+    } else {
+        Duration::MAX
+    };
+    let mut next_probe = start;
     loop {
         let now = Instant::now();
         if now >= end {
             break;
         }
         let mut n = BATCH;
-        if rate > 0 {
-            let due = (now.duration_since(start).as_secs_f64() * rate as f64) as u64;
+        if rate > 0.0 {
+            let due = (now.duration_since(start).as_secs_f64() * rate) as u64;
             if due <= r.offered {
-                let ahead = (r.offered + 1 - due) as f64 / rate as f64;
+                let ahead = (r.offered + 1 - due) as f64 / rate;
                 if ahead > 0.000_2 {
                     std::thread::sleep(Duration::from_secs_f64(ahead.min(0.001)));
                 } else {
@@ -139,8 +188,15 @@ pub fn generate(
             }
             n = ((due - r.offered) as usize).min(BATCH);
         }
-        for b in bufs.iter_mut().take(n) {
-            set_seq(b, seq);
+        let probe = probes_per_s > 0 && now >= next_probe;
+        if probe {
+            next_probe = now + probe_every;
+        }
+        for (k, (b, m)) in bufs.iter_mut().zip(msgs.iter_mut()).take(n).enumerate() {
+            let ts = if probe && k == 0 { monotonic_ns() } else { 0 };
+            let len = write(b, seq, ts);
+            // SAFETY: msg_iov points at this buffer's live iovec.
+            unsafe { (*m.msg_hdr.msg_iov).iov_len = len };
             seq += 1;
         }
         let mut done = 0;
@@ -190,14 +246,84 @@ pub struct SinkResult {
     pub reordered: u64,
     /// Frames the kernel dropped at this socket (PACKET_STATISTICS).
     pub socket_drops: u64,
+    /// Of `intact`, the STAMP replies.
+    pub stamp: u64,
+    /// One-way latency of the probe frames (ns, receive time minus the
+    /// probe's timestamp, both CLOCK_MONOTONIC), if any arrived.
+    pub latency: Option<hdrhistogram::Histogram<u64>>,
+}
+
+/// What the receiver accepts as delivered intact.
+pub trait Check {
+    fn hit(&self, f: &[u8], len: usize) -> Option<Hit>;
+}
+
+impl Check for frames::Expect {
+    #[inline]
+    fn hit(&self, f: &[u8], len: usize) -> Option<Hit> {
+        self.check(f, len).map(|seq| Hit {
+            seq,
+            ts_ns: 0,
+            stamp: matches!(self, frames::Expect::Stamp),
+        })
+    }
+}
+
+impl Check for templates::Matcher {
+    #[inline]
+    fn hit(&self, f: &[u8], len: usize) -> Option<Hit> {
+        self.check(f, len)
+    }
+}
+
+impl SinkResult {
+    /// Counts one received frame (`f`: what was read of it, `len`: its
+    /// real length), `now_ns` being when its batch was read.
+    #[inline]
+    fn count(
+        &mut self,
+        hit: Option<Hit>,
+        f: &[u8],
+        len: usize,
+        last_seq: &mut Option<u64>,
+        now_ns: u64,
+    ) {
+        match hit {
+            Some(h) => {
+                self.intact += 1;
+                if h.stamp {
+                    self.stamp += 1;
+                } else if last_seq.is_some_and(|l| h.seq <= l) {
+                    self.reordered += 1;
+                }
+                if !h.stamp {
+                    *last_seq = Some(h.seq);
+                }
+                if h.ts_ns != 0 {
+                    let hist = self.latency.get_or_insert_with(|| {
+                        hdrhistogram::Histogram::new_with_bounds(1, 60_000_000_000, 3)
+                            .expect("valid histogram bounds")
+                    });
+                    let _ = hist.record(now_ns.saturating_sub(h.ts_ns).max(1));
+                }
+            }
+            None => {
+                self.other += 1;
+                if self.samples.len() < 3 {
+                    let hex: String = f.iter().take(64).map(|b| format!("{b:02x}")).collect();
+                    self.samples.push(format!("len {len}: {hex}"));
+                }
+            }
+        }
+    }
 }
 
 /// Counts frames arriving on `ifname` until `stop` is set and nothing more
 /// arrives for 50 ms; a frame is intact if `expect` accepts it. `ready`
 /// is set once the socket is bound.
-pub fn sink(
+pub fn sink<C: Check>(
     ifname: &str,
-    expect: frames::Expect,
+    expect: &C,
     ready: &AtomicBool,
     stop: &AtomicBool,
 ) -> io::Result<SinkResult> {
@@ -258,28 +384,14 @@ pub fn sink(
             continue;
         }
         quiet_since = None;
+        let now_ns = monotonic_ns();
         for k in 0..got as usize {
             if names[k].sll_pkttype == libc::PACKET_OUTGOING {
                 continue;
             }
             let len = msgs[k].msg_len as usize;
             let f = &bufs[k][..len.min(SNAP)];
-            match expect.check(f, len) {
-                Some(seq) => {
-                    r.intact += 1;
-                    if last_seq.is_some_and(|l| seq <= l) {
-                        r.reordered += 1;
-                    }
-                    last_seq = Some(seq);
-                }
-                None => {
-                    r.other += 1;
-                    if r.samples.len() < 3 {
-                        let hex: String = f.iter().take(64).map(|b| format!("{b:02x}")).collect();
-                        r.samples.push(format!("len {len}: {hex}"));
-                    }
-                }
-            }
+            r.count(expect.hit(f, len), f, len, &mut last_seq, now_ns);
         }
     }
     r.socket_drops = socket_stats(&fd).1;
@@ -316,9 +428,9 @@ fn socket_stats(fd: &OwnedFd) -> (u64, u64) {
 /// redirects every frame of queue 0 to it; copy mode): no socket buffer,
 /// no IPv6 input path, so the sink costs its core far less than an
 /// AF_PACKET one. The frames never reach the sink's kernel stack.
-pub fn xsk_sink(
+pub fn xsk_sink<C: Check>(
     ifname: &str,
-    expect: frames::Expect,
+    expect: &C,
     ready: &AtomicBool,
     stop: &AtomicBool,
 ) -> io::Result<SinkResult> {
@@ -334,9 +446,25 @@ pub fn xsk_sink(
         .bind_flags(BindFlags::XDP_COPY)
         .build();
     let iface = ifname.parse().map_err(|e| err("interface name", &e))?;
-    // SAFETY: nothing else is bound to (ifname, 0) with this UMEM.
-    let (_tx, mut rx, fq_cq) =
-        unsafe { Socket::new(config, &umem, &iface, 0) }.map_err(|e| err("AF_XDP socket", &e))?;
+    // The previous trial's socket is released asynchronously: its queue
+    // and XDP program can still be busy for a moment, so retry (1 s).
+    let t0 = Instant::now();
+    let (_tx, mut rx, fq_cq) = loop {
+        // SAFETY: nothing else is bound to (ifname, 0) with this UMEM.
+        match unsafe { Socket::new(config, &umem, &iface, 0) } {
+            Ok(s) => break s,
+            Err(e) if t0.elapsed() < Duration::from_secs(1) => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => {
+                return Err(err(
+                    &format!("AF_XDP socket on {ifname} ({})", io::Error::last_os_error()),
+                    &e,
+                ))
+            }
+        }
+    };
     let (mut fq, _cq) = fq_cq.ok_or_else(|| io::Error::other("no fill queue"))?;
     // SAFETY: fresh descriptors of this UMEM.
     let filled = unsafe { fq.produce(&descs[..2048]) };
@@ -362,26 +490,12 @@ pub fn xsk_sink(
             continue;
         }
         quiet_since = None;
+        let now_ns = monotonic_ns();
         for d in batch.iter().take(n) {
             // SAFETY: filled by the kernel, not yet given back.
             let data = unsafe { umem.data(d) };
             let f = data.contents();
-            match expect.check(f, f.len()) {
-                Some(seq) => {
-                    r.intact += 1;
-                    if last_seq.is_some_and(|l| seq <= l) {
-                        r.reordered += 1;
-                    }
-                    last_seq = Some(seq);
-                }
-                None => {
-                    r.other += 1;
-                    if r.samples.len() < 3 {
-                        let hex: String = f.iter().take(64).map(|b| format!("{b:02x}")).collect();
-                        r.samples.push(format!("len {}: {hex}", f.len()));
-                    }
-                }
-            }
+            r.count(expect.hit(f, f.len()), f, f.len(), &mut last_seq, now_ns);
         }
         let mut given = 0;
         while given < n {

@@ -1,5 +1,13 @@
 //! `srv6bench`: srv6d's benchmark tool.
 //!
+//! `srv6bench` (no subcommand) is the RFC 2544 run ([`rfc2544`]): PDR,
+//! NDR and MRR of every scenario, for the Linux kernel's seg6 and for
+//! srv6d, interleaved, with repetitions, confidence intervals, latency,
+//! STAMP-mix sweeps and the AF_XDP l2fwd ceiling; `srv6bench --quick` runs
+//! a few cells in about a minute and checks that the method works.
+//! `srv6bench templates` writes the generator's packets for the TRex
+//! profiles' byte-identity check.
+//!
 //! `srv6bench encap-quick` is a quick, honest throughput reading of
 //! H.Encaps (2 SIDs): srv6d versus the Linux kernel's seg6 encap, on the
 //! same veth topology, with the same generator and the same counting, in the
@@ -16,10 +24,15 @@
 //! ```
 
 mod frames;
-#[allow(dead_code)] // filled by the rfc2544 runner (in progress)
-mod model;
 mod io;
+mod l2fwd;
+mod model;
+mod report;
+mod rfc2544;
+mod search;
+mod sut;
 mod sys;
+mod templates;
 
 use std::fmt::Write as _;
 use std::net::Ipv6Addr;
@@ -44,14 +57,113 @@ const SRV6D_SRC: Ipv6Addr = Ipv6Addr::new(0xfc00, 0xa, 0, 0, 0, 0, 0, 2);
 const CEILING_SRC: Ipv6Addr = Ipv6Addr::new(0xfc00, 0xa, 0, 0, 0, 0, 0, 9);
 
 #[derive(Parser)]
-#[command(name = "srv6bench", version, about = "srv6d benchmarks")]
+#[command(
+    name = "srv6bench",
+    version,
+    about = "srv6d benchmarks: RFC 2544 PDR/NDR/MRR of srv6d against the Linux kernel's seg6",
+    long_about = "srv6d benchmarks. Without a subcommand: the RFC 2544 run (needs root). It builds \
+    a generator -- SUT -- receiver testbed of namespaces and veths, and for every repetition, \
+    scenario and SUT in turn (kernel seg6 through `srv6d run --dataplane kernel`, srv6d's AF_XDP \
+    engine, the AF_XDP l2fwd ceiling) starts the SUT, configures it through the gRPC API, then \
+    finds the MRR (delivered rate at the generator's full speed), the NDR (no loss) and the PDR \
+    (loss at most --drop-ratio) by binary search to --resolution, after a warm-up trial. In the \
+    last repetition it measures latency at 50 % and 90 % of the PDR from timestamped probe frames. \
+    STAMP scenarios are swept over --fractions. Results: JSON, CSV, SVG and PNG plots and a \
+    summary table in --out; a PDR within 5 % of what the generator could offer is flagged \
+    generator-limited: it is the generator's figure, not the SUT's.",
+    after_help = "Examples:\n  \
+    sudo srv6bench --quick                      # a minute: checks the method works\n  \
+    sudo srv6bench --out results                # the full run (about half an hour)\n  \
+    sudo srv6bench --only h-encaps-v6 --repetitions 5 --trial-seconds 5\n  \
+    srv6bench templates --out /tmp/t           # the generator's packets, hex",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// A short run for CI: ipv6-fwd, H.Encaps (2 SIDs), End.DT4, STAMP
+    /// reflector/collector at 0 and 10 %, l2fwd; 2 repetitions of short
+    /// trials. Exits non-zero if the method did not work (a search did not
+    /// converge, srv6d's counters and the receiver disagree, no file
+    /// written); never judges a speed.
+    #[arg(long)]
+    quick: bool,
+    /// Seconds per trial [default: 2; --quick: 0.3].
+    #[arg(long)]
+    trial_seconds: Option<f64>,
+    /// Seconds of the warm-up trial before each search (0: none)
+    /// [default: 1; --quick: 0.2].
+    #[arg(long)]
+    warmup_seconds: Option<f64>,
+    /// Repetitions of every search (mean and 95 % confidence interval)
+    /// [default: 3; --quick: 2].
+    #[arg(long)]
+    repetitions: Option<usize>,
+    /// The PDR's drop ratio.
+    #[arg(long, default_value_t = 0.005)]
+    drop_ratio: f64,
+    /// The search stops when its interval is at most this share of the
+    /// generator's maximum rate [default: 0.01; --quick: 0.05].
+    #[arg(long)]
+    resolution: Option<f64>,
+    /// The most search trials per search (after the MRR trial).
+    #[arg(long, default_value_t = 14)]
+    max_trials: usize,
+    /// Core of the system under test (its NAPI thread, srv6d's worker,
+    /// l2fwd).
+    #[arg(long, default_value_t = 1)]
+    sut_core: usize,
+    /// Core of the generator and the receiver.
+    #[arg(long, default_value_t = 0)]
+    gen_core: usize,
+    /// The srv6d binary [default: $SRV6D, else target/release/srv6d].
+    #[arg(long)]
+    srv6d: Option<PathBuf>,
+    /// Directory for the results (created).
+    #[arg(long, default_value = "srv6bench-results")]
+    out: PathBuf,
+    /// Data frame size in octets including the 4-octet FCS, as RFC 2544
+    /// counts (64: the smallest frame each scenario allows).
+    #[arg(long, default_value_t = 64)]
+    frame_size: usize,
+    /// Data flows (UDP source ports) the generator cycles through.
+    #[arg(long, default_value_t = 64)]
+    flows: u16,
+    /// STAMP shares (percent of the offered frames) of the STAMP
+    /// scenarios [default: 0,0.01,0.05,0.1,1,5,10,20,50,100; --quick: 0,10].
+    #[arg(long, value_delimiter = ',')]
+    fractions: Option<Vec<f64>>,
+    /// Only the scenarios whose name contains one of these (comma list),
+    /// e.g. `--only h-encaps,end-dt6`.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Skip the latency trials.
+    #[arg(long)]
+    no_latency: bool,
+    /// Timestamped probe frames per second in latency trials.
+    #[arg(long, default_value_t = 1000)]
+    probes_per_second: u64,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Write the generator's packets (one hex line per file,
+    /// `PACKET-SIZE.hex`, SIZE with FCS as RFC 2544 counts) for the TRex
+    /// profiles' byte-identity check.
+    Templates {
+        /// Directory to write into (created).
+        #[arg(long)]
+        out: PathBuf,
+        /// Frame sizes (with FCS).
+        #[arg(long, value_delimiter = ',', default_value = "64,594,1518")]
+        sizes: Vec<usize>,
+    },
     /// Quick H.Encaps (2 SIDs) throughput: srv6d vs the kernel's seg6 encap
     /// (needs root).
     #[command(
@@ -127,11 +239,93 @@ enum Command {
         #[arg(long, default_value = "srv6bench-encap-quick.json")]
         json: PathBuf,
     },
+    /// AF_XDP l2fwd ceiling: forward every frame from --rx to --tx,
+    /// rewriting only the Ethernet addresses (needs root).
+    #[command(
+        long_about = "AF_XDP l2fwd ceiling: the practical limit of a userspace AF_XDP \
+        forwarder on this machine. One busy-polling thread (pinned to --core) receives \
+        on queue 0 of --rx and sends out of queue 0 of --tx, through two copy-mode AF_XDP \
+        sockets (driver-mode XDP, libxdp's default program on --rx) sharing one UMEM, \
+        so frames are not copied in user space. Each frame's destination MAC becomes \
+        --dst-mac and its source MAC --src-mac; nothing else is touched. Runs in the \
+        network namespace it is started in, prints \"l2fwd running\" on stderr once both \
+        sockets are bound, and on SIGTERM or SIGINT prints \"l2fwd final counters: rx=N \
+        tx=N tx_failed=N xsk_rx_dropped=N\" on stderr and exits 0. tx counts frames the \
+        kernel completed (handed to --tx); tx_failed, frames dropped for lack of room on \
+        the tx ring or never completed; xsk_rx_dropped, frames the kernel could not \
+        deliver to the rx socket (fill ring empty, rx ring full)."
+    )]
+    L2fwd {
+        /// Interface frames arrive on (queue 0).
+        #[arg(long)]
+        rx: String,
+        /// Interface frames leave by (queue 0).
+        #[arg(long)]
+        tx: String,
+        /// Destination MAC written into every frame (the next hop's).
+        #[arg(long, value_parser = parse_mac_arg)]
+        dst_mac: Mac,
+        /// Source MAC written into every frame (--tx's own).
+        #[arg(long, value_parser = parse_mac_arg)]
+        src_mac: Mac,
+        /// Core to pin the forwarding thread to (default: not pinned).
+        #[arg(long)]
+        core: Option<usize>,
+    },
+}
+
+fn parse_mac_arg(s: &str) -> Result<Mac, String> {
+    lab::parse_mac(s).ok_or_else(|| format!("not a MAC address (aa:bb:cc:dd:ee:ff): {s}"))
+}
+
+/// Set by SIGTERM / SIGINT: stops `srv6bench l2fwd`.
+static L2FWD_STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn l2fwd_on_signal(_: libc::c_int) {
+    L2FWD_STOP.store(true, Ordering::Relaxed);
+}
+
+fn l2fwd_main(rx: &str, tx: &str, dst: Mac, src: Mac, core: Option<usize>) -> Res<()> {
+    if let Some(core) = core {
+        sys::pin_current(core).map_err(e(&format!("pin to core {core}")))?;
+    }
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: sigaction is plain data, all-zero is a valid start; the
+        // handler only stores to an atomic (async-signal-safe).
+        let rc = unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = l2fwd_on_signal as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(format!(
+                "install the handler for signal {sig}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    let stats = l2fwd::run(rx, tx, dst, src, &L2FWD_STOP).map_err(|err| err.to_string())?;
+    eprintln!("l2fwd final counters: {stats}");
+    Ok(())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let Some(command) = cli.command else {
+        return rfc2544_main(cli.run);
+    };
+    match command {
+        Command::Templates { out, sizes } => match write_templates(&out, &sizes) {
+            Ok(n) => {
+                eprintln!("{n} templates written to {}", out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("srv6bench templates: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::EncapQuick {
             seconds,
             rate,
@@ -171,7 +365,130 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::L2fwd {
+            rx,
+            tx,
+            dst_mac,
+            src_mac,
+            core,
+        } => match l2fwd_main(&rx, &tx, dst_mac, src_mac, core) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("srv6bench l2fwd: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+fn write_templates(out: &Path, sizes: &[usize]) -> Res<usize> {
+    std::fs::create_dir_all(out).map_err(e(&out.display().to_string()))?;
+    let mut index = String::new();
+    let mut n = 0;
+    for p in templates::Packet::ALL {
+        for &size in sizes {
+            if size < 64 {
+                return Err(format!(
+                    "--sizes: {size} is below the 64-octet minimum frame"
+                ));
+            }
+            let f = templates::build(p, size - 4);
+            let name = format!("{}-{size}.hex", p.name());
+            let hex: String = f.iter().map(|b| format!("{b:02x}")).collect();
+            std::fs::write(out.join(&name), format!("{hex}\n")).map_err(e(&name))?;
+            let _ = writeln!(index, "{} {size} {name} {}", p.name(), f.len());
+            n += 1;
+        }
+    }
+    std::fs::write(out.join("index.txt"), index).map_err(e("index.txt"))?;
+    Ok(n)
+}
+
+fn rfc2544_main(a: RunArgs) -> ExitCode {
+    let q = a.quick;
+    let pick = |v: Option<f64>, full: f64, quick: f64| v.unwrap_or(if q { quick } else { full });
+    let o = rfc2544::Opts {
+        quick: q,
+        trial_seconds: pick(a.trial_seconds, 2.0, 0.3),
+        warmup_seconds: pick(a.warmup_seconds, 1.0, 0.2),
+        repetitions: a.repetitions.unwrap_or(if q { 2 } else { 3 }).max(1),
+        drop_ratio: a.drop_ratio,
+        resolution: pick(a.resolution, 0.01, 0.05),
+        max_trials: a.max_trials,
+        sut_core: a.sut_core,
+        gen_core: a.gen_core,
+        srv6d: a
+            .srv6d
+            .or_else(|| std::env::var_os("SRV6D").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("target/release/srv6d")),
+        out: a.out.clone(),
+        frame_size: a.frame_size.saturating_sub(4),
+        flows: a.flows,
+        fractions: a.fractions.unwrap_or_else(|| {
+            if q {
+                vec![0.0, 10.0]
+            } else {
+                rfc2544::FRACTIONS.to_vec()
+            }
+        }),
+        only: a.only,
+        latency: !a.no_latency,
+        probes_per_s: if q {
+            a.probes_per_second.min(200)
+        } else {
+            a.probes_per_second
+        },
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    if let Some(bad) = o.fractions.iter().find(|f| !(0.0..=100.0).contains(*f)) {
+        eprintln!("srv6bench: --fractions: {bad} is not a percentage (0 to 100)");
+        return ExitCode::from(2);
+    }
+    if !(0.0..1.0).contains(&o.drop_ratio) || !(o.resolution > 0.0 && o.resolution < 1.0) {
+        eprintln!("srv6bench: --drop-ratio must be in [0, 1) and --resolution in (0, 1)");
+        return ExitCode::from(2);
+    }
+    if a.frame_size < 64 || a.frame_size > 1518 {
+        eprintln!(
+            "srv6bench: --frame-size {}: expected 64 to 1518 octets (the veths' MTU, 2000, must hold the encapsulated frame, and XDP on veth allows no MTU above about 3500)",
+            a.frame_size
+        );
+        return ExitCode::from(2);
+    }
+    let report = match rfc2544::run(&o) {
+        Ok(r) => r,
+        Err(err) => {
+            eprintln!("srv6bench: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{}", report::summary_table(&report));
+    let files = match rfc2544::write(&report, &o.out) {
+        Ok(f) => f,
+        Err(err) => {
+            eprintln!("srv6bench: writing the results: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for f in &files {
+        eprintln!("wrote {}", f.display());
+    }
+    if q {
+        let mut bad = rfc2544::check_quick(&report);
+        for f in &files {
+            if std::fs::metadata(f).map(|m| m.len() == 0).unwrap_or(true) {
+                bad.push(format!("{}: missing or empty", f.display()));
+            }
+        }
+        if !bad.is_empty() {
+            for b in &bad {
+                eprintln!("srv6bench --quick: {b}");
+            }
+            return ExitCode::FAILURE;
+        }
+        eprintln!("srv6bench --quick: the method works (searches converged, counters reconcile, files written)");
+    }
+    ExitCode::SUCCESS
 }
 
 #[derive(Clone)]
@@ -637,9 +954,9 @@ fn traffic(lab: &Lab, o: &Opts, sut: Sut) -> Res<(io::GenResult, io::SinkResult)
                 let _ = sys::pin_current(gen_core);
                 let _ = sys::set_fifo(0, 40);
                 if xsk_sink {
-                    io::xsk_sink(sink_if, expect, &ready, &stop)
+                    io::xsk_sink(sink_if, &expect, &ready, &stop)
                 } else {
-                    io::sink(sink_if, expect, &ready, &stop)
+                    io::sink(sink_if, &expect, &ready, &stop)
                 }
             })
         });

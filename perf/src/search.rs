@@ -1,0 +1,254 @@
+//! The rate search (RFC 2544 §26.1 throughput, as SRPerf runs it): a
+//! warm-up trial, one trial at the generator's maximum rate (the MRR: what
+//! the SUT delivers when offered all the generator can), then a binary
+//! search between 0 and that maximum for two rates at once: the NDR (the
+//! highest rate with no loss) and the PDR (the highest rate whose loss
+//! ratio is at most the drop ratio, 0.5 % by default). Every trial's
+//! outcome narrows both intervals; the search stops when both are narrower
+//! than `resolution` × the maximum rate (or after `max_trials`).
+//!
+//! A rate is reported as the offered rate of the fastest trial that met
+//! the criterion (what the generator really offered, not what was asked).
+
+use crate::model::{Trial, TrialKind};
+
+/// What one trial produced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outcome {
+    pub offered: u64,
+    pub offered_pps: f64,
+    pub delivered: u64,
+    pub seconds: f64,
+}
+
+impl Outcome {
+    pub fn loss_ratio(&self) -> f64 {
+        if self.offered == 0 {
+            return 0.0;
+        }
+        self.offered.saturating_sub(self.delivered) as f64 / self.offered as f64
+    }
+    pub fn delivered_pps(&self) -> f64 {
+        if self.seconds <= 0.0 {
+            return 0.0;
+        }
+        self.delivered as f64 / self.seconds
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Params {
+    /// The PDR's loss ratio (0.005).
+    pub drop_ratio: f64,
+    /// Stop when upper − lower ≤ resolution × max rate (0.01).
+    pub resolution: f64,
+    /// Give up narrowing after this many search trials.
+    pub max_trials: usize,
+}
+
+/// The result of one search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// Delivered rate at the maximum offered rate.
+    pub mrr: f64,
+    /// The maximum rate the generator offered.
+    pub max_pps: f64,
+    /// MRR trial's loss ratio.
+    pub mrr_loss: f64,
+    pub ndr: f64,
+    pub pdr: f64,
+    /// Both intervals narrowed to the resolution.
+    pub converged: bool,
+    pub trials: Vec<Trial>,
+}
+
+/// An interval of rates: `lo` met the criterion (its offered rate), `hi`
+/// did not (asked rate).
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    lo: f64,
+    hi: f64,
+}
+
+impl Bounds {
+    fn width(&self) -> f64 {
+        self.hi - self.lo
+    }
+    fn update(&mut self, asked: f64, offered: f64, passed: bool) {
+        if passed {
+            // Paced generators offer a hair under or over what was asked;
+            // the bound is what was really offered.
+            if offered > self.lo {
+                self.lo = offered.min(self.hi);
+            }
+        } else if asked < self.hi {
+            self.hi = asked.max(self.lo);
+        }
+    }
+}
+
+/// Runs the search. `trial(kind, rate)` runs one trial at `rate` frames/s
+/// (`None`: as fast as the generator can) and returns its outcome.
+pub fn search(
+    p: &Params,
+    repetition: usize,
+    warmup: bool,
+    mut trial: impl FnMut(TrialKind, Option<f64>) -> Result<Outcome, String>,
+) -> Result<Found, String> {
+    let mut trials = Vec::new();
+    let record = |kind: TrialKind, target: f64, o: &Outcome, trials: &mut Vec<Trial>| {
+        trials.push(Trial {
+            repetition,
+            kind,
+            target_pps: target,
+            offered: o.offered,
+            offered_pps: o.offered_pps,
+            delivered: o.delivered,
+            loss_ratio: o.loss_ratio(),
+            seconds: o.seconds,
+        });
+    };
+    if warmup {
+        let o = trial(TrialKind::Warmup, None)?;
+        record(TrialKind::Warmup, 0.0, &o, &mut trials);
+    }
+    let m = trial(TrialKind::Mrr, None)?;
+    record(TrialKind::Mrr, 0.0, &m, &mut trials);
+    let max = m.offered_pps;
+    if max <= 0.0 || m.offered == 0 {
+        return Err("the generator offered nothing at full speed".into());
+    }
+    let mut pdr = Bounds { lo: 0.0, hi: max };
+    let mut ndr = Bounds { lo: 0.0, hi: max };
+    let (pdr_pass, ndr_pass) = (m.loss_ratio() <= p.drop_ratio, m.delivered >= m.offered);
+    pdr.update(max, max, pdr_pass);
+    ndr.update(max, max, ndr_pass);
+    if pdr_pass {
+        pdr.hi = pdr.lo;
+    }
+    if ndr_pass {
+        ndr.hi = ndr.lo;
+    }
+    let step = p.resolution * max;
+    // The first guess: just under what the SUT delivered at full speed.
+    let mut next = Some((m.delivered_pps() * 0.99).clamp(step, max));
+    let mut n = 0;
+    while n < p.max_trials {
+        let rate = match next.take() {
+            Some(r) if r > pdr.lo && r < pdr.hi || r > ndr.lo && r < ndr.hi => r,
+            _ if pdr.width() > step => (pdr.lo + pdr.hi) / 2.0,
+            _ if ndr.width() > step => (ndr.lo + ndr.hi) / 2.0,
+            _ => break,
+        };
+        let o = trial(TrialKind::Search, Some(rate))?;
+        record(TrialKind::Search, rate, &o, &mut trials);
+        n += 1;
+        let loss = o.loss_ratio();
+        pdr.update(rate, o.offered_pps, loss <= p.drop_ratio);
+        ndr.update(rate, o.offered_pps, o.delivered >= o.offered);
+    }
+    Ok(Found {
+        mrr: m.delivered_pps(),
+        max_pps: max,
+        mrr_loss: m.loss_ratio(),
+        ndr: ndr.lo,
+        pdr: pdr.lo,
+        converged: pdr.width() <= step && ndr.width() <= step,
+        trials,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A simulated SUT: delivers up to `capacity` frames/s, and a tiny
+    /// `leak` share of frames even below it (so NDR < PDR); the generator
+    /// tops out at `gen_max`.
+    fn sut(
+        capacity: f64,
+        leak: f64,
+        gen_max: f64,
+    ) -> impl FnMut(TrialKind, Option<f64>) -> Result<Outcome, String> {
+        move |_, rate| {
+            let offered_pps = rate.unwrap_or(gen_max).min(gen_max);
+            let offered = offered_pps as u64;
+            // Loss-free up to capacity*(1-leak margin); above 0.8*capacity a
+            // fixed leak; above capacity everything beyond it.
+            let delivered = if offered_pps <= 0.8 * capacity {
+                offered
+            } else if offered_pps <= capacity {
+                (offered as f64 * (1.0 - leak)) as u64
+            } else {
+                (capacity * (1.0 - leak)) as u64
+            };
+            Ok(Outcome {
+                offered,
+                offered_pps,
+                delivered,
+                seconds: 1.0,
+            })
+        }
+    }
+
+    const P: Params = Params {
+        drop_ratio: 0.005,
+        resolution: 0.01,
+        max_trials: 30,
+    };
+
+    #[test]
+    fn finds_pdr_and_ndr_within_the_resolution() {
+        let f = search(&P, 0, true, sut(400_000.0, 0.001, 1_000_000.0)).unwrap();
+        assert!(f.converged, "{f:?}");
+        let step = P.resolution * 1_000_000.0;
+        // PDR: the capacity (0.1 % leak is within 0.5 %).
+        assert!(
+            f.pdr <= 400_000.0 && f.pdr >= 400_000.0 - step,
+            "pdr {}",
+            f.pdr
+        );
+        // NDR: where the leak starts.
+        assert!(
+            f.ndr <= 320_000.0 && f.ndr >= 320_000.0 - step,
+            "ndr {}",
+            f.ndr
+        );
+        assert!((f.mrr - 399_600.0).abs() < 1.0, "mrr {}", f.mrr);
+        assert_eq!(f.trials[0].kind, TrialKind::Warmup);
+        assert_eq!(f.trials[1].kind, TrialKind::Mrr);
+        assert!(f.trials.len() < 25, "{} trials", f.trials.len());
+    }
+
+    #[test]
+    fn a_sut_faster_than_the_generator_passes_at_the_maximum() {
+        let f = search(&P, 1, false, sut(5_000_000.0, 0.0, 300_000.0)).unwrap();
+        assert_eq!((f.pdr, f.ndr, f.max_pps), (300_000.0, 300_000.0, 300_000.0));
+        assert!(f.converged);
+        // One trial (the MRR), no search needed.
+        assert_eq!(f.trials.len(), 1);
+        assert_eq!(f.trials[0].repetition, 1);
+    }
+
+    #[test]
+    fn a_leak_above_the_drop_ratio_everywhere_gives_zero() {
+        let f = search(&P, 0, false, sut(100_000.0, 0.02, 100_000.0)).unwrap();
+        // Loss-free below 80 000; 2 % leak above: PDR = NDR = 80 000.
+        assert!(f.pdr <= 80_000.0 && f.pdr >= 79_000.0, "{f:?}");
+        assert!(f.ndr <= 80_000.0 && f.ndr >= 79_000.0, "{f:?}");
+    }
+
+    #[test]
+    fn stops_after_max_trials_and_says_so() {
+        let p = Params { max_trials: 2, ..P };
+        let f = search(&p, 0, false, sut(400_000.0, 0.001, 1_000_000.0)).unwrap();
+        assert!(!f.converged);
+        assert_eq!(f.trials.len(), 3);
+    }
+
+    #[test]
+    fn errors_pass_through() {
+        let r = search(&P, 0, false, |_, _| Err("generator failed".to_string()));
+        assert_eq!(r.unwrap_err(), "generator failed");
+    }
+}
