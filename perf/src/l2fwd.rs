@@ -131,6 +131,7 @@ pub fn run(
     tx_if: &str,
     dst_mac: [u8; 6],
     src_mac: [u8; 6],
+    idle_yield: bool,
     stop: &AtomicBool,
 ) -> io::Result<L2fwdStats> {
     ensure_bpffs()?;
@@ -210,6 +211,7 @@ pub fn run(
         // SAFETY: the slots are overwritten with completed descriptors of
         // this UMEM, which the kernel no longer uses.
         let c = unsafe { cq.consume(&mut cq_batch) };
+        let mut busy = c > 0;
         if c > 0 {
             s.tx += c as u64;
             in_flight -= c as u64;
@@ -239,6 +241,7 @@ pub fn run(
             // SAFETY: the batch slots are overwritten with received
             // descriptors of this UMEM, which are ours until given back.
             let n = unsafe { rx.consume(&mut rx_batch) };
+            busy |= n > 0;
             if n > 0 {
                 s.rx += n as u64;
                 for d in rx_batch[..n].iter_mut() {
@@ -277,7 +280,11 @@ pub fn run(
             tx.wakeup()
                 .map_err(|e| io::Error::new(e.kind(), format!("{tx_if}: tx wakeup: {e}")))?;
         }
-        std::hint::spin_loop();
+        if idle_yield && !busy {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
     }
     s.tx_failed += in_flight;
     match rx.fd().xdp_statistics() {

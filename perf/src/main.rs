@@ -149,6 +149,12 @@ struct RunArgs {
     /// Timestamped probe frames per second in latency trials.
     #[arg(long, default_value_t = 1000)]
     probes_per_second: u64,
+    /// srv6d's `--idle` mode: what its worker does when a poll finds
+    /// nothing. `yield` lets the SUT core's NAPI thread (which copies the
+    /// frames into srv6d's UMEM in copy mode) run in between; `spin` keeps
+    /// polling.
+    #[arg(long, default_value = "yield", value_parser = ["spin", "yield", "sleep"])]
+    srv6d_idle: String,
 }
 
 #[derive(Subcommand)]
@@ -271,6 +277,12 @@ enum Command {
         /// Core to pin the forwarding thread to (default: not pinned).
         #[arg(long)]
         core: Option<usize>,
+        /// What the loop does when it finds nothing to do: `spin` keeps
+        /// polling; `yield` gives the core to other threads (the receive
+        /// NAPI thread on the same core) in between, like `srv6d run
+        /// --idle yield`.
+        #[arg(long, default_value = "spin", value_parser = ["spin", "yield"])]
+        idle: String,
     },
 }
 
@@ -285,7 +297,14 @@ extern "C" fn l2fwd_on_signal(_: libc::c_int) {
     L2FWD_STOP.store(true, Ordering::Relaxed);
 }
 
-fn l2fwd_main(rx: &str, tx: &str, dst: Mac, src: Mac, core: Option<usize>) -> Res<()> {
+fn l2fwd_main(
+    rx: &str,
+    tx: &str,
+    dst: Mac,
+    src: Mac,
+    core: Option<usize>,
+    idle_yield: bool,
+) -> Res<()> {
     if let Some(core) = core {
         sys::pin_current(core).map_err(e(&format!("pin to core {core}")))?;
     }
@@ -305,7 +324,8 @@ fn l2fwd_main(rx: &str, tx: &str, dst: Mac, src: Mac, core: Option<usize>) -> Re
             ));
         }
     }
-    let stats = l2fwd::run(rx, tx, dst, src, &L2FWD_STOP).map_err(|err| err.to_string())?;
+    let stats =
+        l2fwd::run(rx, tx, dst, src, idle_yield, &L2FWD_STOP).map_err(|err| err.to_string())?;
     eprintln!("l2fwd final counters: {stats}");
     Ok(())
 }
@@ -371,7 +391,8 @@ fn main() -> ExitCode {
             dst_mac,
             src_mac,
             core,
-        } => match l2fwd_main(&rx, &tx, dst_mac, src_mac, core) {
+            idle,
+        } => match l2fwd_main(&rx, &tx, dst_mac, src_mac, core, idle == "yield") {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("srv6bench l2fwd: {e}");
@@ -433,6 +454,7 @@ fn rfc2544_main(a: RunArgs) -> ExitCode {
         }),
         only: a.only,
         latency: !a.no_latency,
+        srv6d_idle: a.srv6d_idle.clone(),
         probes_per_s: if q {
             a.probes_per_second.min(200)
         } else {

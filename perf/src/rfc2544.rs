@@ -56,6 +56,8 @@ pub struct Opts {
     pub only: Vec<String>,
     pub latency: bool,
     pub probes_per_s: u64,
+    /// srv6d's `--idle` (what its worker does when it finds no packet).
+    pub srv6d_idle: String,
     pub command: String,
 }
 
@@ -437,6 +439,7 @@ impl Bench<'_> {
                     &self.dir,
                     tag,
                     core,
+                    &self.o.srv6d_idle,
                 )?;
                 for t in d.workers() {
                     let _ = sys::set_nice(t, -20);
@@ -455,6 +458,13 @@ impl Bench<'_> {
                     &mac_str(WAN_MAC),
                 ]);
                 cmd.args(["--core", &self.o.sut_core.to_string()]);
+                // Idles like srv6d does (`sleep` has no l2fwd equivalent).
+                let idle = if self.o.srv6d_idle == "spin" {
+                    "spin"
+                } else {
+                    "yield"
+                };
+                cmd.args(["--idle", idle]);
                 let errf =
                     std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
                 cmd.stdin(std::process::Stdio::null())
@@ -830,8 +840,17 @@ pub fn run(o: &Opts) -> Result<Report, String> {
         .expect("valid progress template")
         .progress_chars("=> "),
     );
+    // The bar hides itself when stderr is not a terminal (CI logs): say
+    // what happened there on plain lines.
+    let say = |line: String| {
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
+    };
     let info0 = machine(&o);
-    bar.println(format!(
+    say(format!(
         "srv6bench: {} ({} × {}), Linux {}; SUT core {}, generator core {}; {} cells × {} repetitions",
         info0.date, info0.cpu_model, info0.cpus, info0.kernel, o.sut_core, o.gen_core, plan.len(), o.repetitions
     ));
@@ -884,7 +903,7 @@ pub fn run(o: &Opts) -> Result<Report, String> {
                 if let Some(u) = unacc {
                     a.cell.unaccounted.push(u);
                 }
-                bar.println(format!(
+                say(format!(
                     "{label:38} rep {rep}: PDR {:>9.0}  NDR {:>9.0}  MRR {:>9.0} pps (generator max {:.0}){}{}",
                     found.pdr,
                     found.ndr,
@@ -908,7 +927,7 @@ pub fn run(o: &Opts) -> Result<Report, String> {
                 running.stop()
             })();
             if let Err(e) = result {
-                bar.println(format!("{label}: FAILED: {e}"));
+                say(format!("{label}: FAILED: {e}"));
                 accs[k].cell.status = Status::Failed(e);
             }
             bar.inc(1);

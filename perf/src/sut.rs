@@ -86,6 +86,7 @@ impl Srv6d {
         dir: &Path,
         name: &str,
         core: usize,
+        idle: &str,
     ) -> Result<Srv6d, String> {
         let log = dir.join(format!("{name}.log"));
         let state = dir.join(format!("{name}-state.toml"));
@@ -99,7 +100,7 @@ impl Srv6d {
             "--workers",
             "1",
             "--idle",
-            "spin",
+            idle,
             "--stats-interval",
             "0",
         ]);
