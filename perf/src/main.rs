@@ -143,6 +143,9 @@ struct RunArgs {
     /// e.g. `--only h-encaps,end-dt6`.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Only these systems under test (comma list of kernel, srv6d, l2fwd).
+    #[arg(long, value_delimiter = ',', value_parser = ["kernel", "srv6d", "l2fwd"])]
+    suts: Vec<String>,
     /// Skip the latency trials.
     #[arg(long)]
     no_latency: bool,
@@ -453,6 +456,7 @@ fn rfc2544_main(a: RunArgs) -> ExitCode {
             }
         }),
         only: a.only,
+        suts: a.suts,
         latency: !a.no_latency,
         srv6d_idle: a.srv6d_idle.clone(),
         probes_per_s: if q {

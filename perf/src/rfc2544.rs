@@ -32,6 +32,26 @@ use crate::templates::{
     GEN_MAC, SENDER_ADDR, SINK_MAC, SUT_MAC, SUT_SRC, WAN_MAC,
 };
 
+/// Set by SIGINT / SIGTERM during a run: the run stops at the next trial,
+/// stops the SUT and removes the testbed (nothing is left behind).
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+fn catch_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: sigaction is plain data (all-zero is a valid start); the
+        // handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
 /// STAMP shares of the offered frames, in percent (the seed paper's sweep).
 pub const FRACTIONS: [f64; 10] = [0.0, 0.01, 0.05, 0.1, 1.0, 5.0, 10.0, 20.0, 50.0, 100.0];
 
@@ -54,6 +74,8 @@ pub struct Opts {
     pub fractions: Vec<f64>,
     /// Only scenarios whose name contains one of these (empty: all).
     pub only: Vec<String>,
+    /// Only these SUTs ("kernel", "srv6d", "l2fwd"; empty: all).
+    pub suts: Vec<String>,
     pub latency: bool,
     pub probes_per_s: u64,
     /// srv6d's `--idle` (what its worker does when it finds no packet).
@@ -512,6 +534,9 @@ impl Bench<'_> {
         stamp_ppm: u64,
         probes_per_s: u64,
     ) -> Result<Raw, String> {
+        if INTERRUPTED.load(Ordering::Relaxed) {
+            return Err("interrupted".into());
+        }
         let data = Template::new(s.data, self.o.frame_size);
         let stamp_t = s.stamp.map(|k| {
             Template::new(
@@ -753,6 +778,7 @@ pub fn run(o: &Opts) -> Result<Report, String> {
     let dir = o.out.join("logs");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let t_start = Instant::now();
+    catch_signals();
     let lab = topology()?;
     for (ns, dev) in [("gen", "bg0"), ("sut", "bw0")] {
         lab.exec_ok(ns, ["ethtool", "-K", dev, "tso", "off"])
@@ -792,7 +818,11 @@ pub fn run(o: &Opts) -> Result<Report, String> {
             None => vec![None],
         };
         for pct in pcts {
-            for &kind in &s.suts {
+            for &kind in s
+                .suts
+                .iter()
+                .filter(|k| o.suts.is_empty() || o.suts.iter().any(|n| n == k.name()))
+            {
                 let na = (kind == SutKind::Kernel)
                     .then(|| s.kernel_na.clone())
                     .flatten();
@@ -931,6 +961,10 @@ pub fn run(o: &Opts) -> Result<Report, String> {
                 accs[k].cell.status = Status::Failed(e);
             }
             bar.inc(1);
+            if INTERRUPTED.load(Ordering::Relaxed) {
+                bar.finish_and_clear();
+                return Err("interrupted: the SUT is stopped and the testbed removed".into());
+            }
         }
     }
     bar.finish_and_clear();
