@@ -470,7 +470,8 @@ fn rfc2544_main(a: RunArgs) -> ExitCode {
         eprintln!("srv6bench: --fractions: {bad} is not a percentage (0 to 100)");
         return ExitCode::from(2);
     }
-    if !(0.0..1.0).contains(&o.drop_ratio) || !(o.resolution > 0.0 && o.resolution < 1.0) {
+    let resolution_ok = o.resolution > 0.0 && o.resolution < 1.0;
+    if !(0.0..1.0).contains(&o.drop_ratio) || !resolution_ok {
         eprintln!("srv6bench: --drop-ratio must be in [0, 1) and --resolution in (0, 1)");
         return ExitCode::from(2);
     }

@@ -1058,7 +1058,7 @@ pub fn check_quick(r: &Report) -> Vec<String> {
                 r.info.repetitions
             ));
         }
-        if !(c.pdr.mean > 0.0) {
+        if c.pdr.mean.is_nan() || c.pdr.mean <= 0.0 {
             bad.push(format!("{name}: PDR {} (nothing delivered?)", c.pdr.mean));
         }
         if c.ndr.mean > c.pdr.mean + 1e-6 || c.pdr.mean > c.mrr.mean.max(c.pdr.mean) + 1e-6 {

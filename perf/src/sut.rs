@@ -77,6 +77,7 @@ impl Srv6d {
     /// Starts `srv6d run` in `ns` with an empty state, its workers on
     /// `core` and its agent on `agent_core`, waits for the gRPC agent, then
     /// applies `config` (TOML, as a file would hold it) in one batch.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         lab: &Lab,
         ns: &str,
