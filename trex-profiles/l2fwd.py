@@ -1,0 +1,5 @@
+"""TRex STL profile: srv6bench scenario l2fwd (see srv6bench_trex.py, README.md)."""
+import os, sys; sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from srv6bench_trex import make_profile
+SCENARIO = "l2fwd"
+Profile, register, packets = make_profile(SCENARIO)
