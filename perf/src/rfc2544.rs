@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use lab::{Lab, Topology, VethEnd};
 
 use crate::io;
+use crate::link_stat;
 use crate::model::{Cell, Latency, Report, RunInfo, Stat, Status, Trial, TrialKind};
 use crate::search::{self, Outcome, Params};
 use crate::sut::{self, Counters, Dataplane, Srv6d};
@@ -354,16 +355,6 @@ fn topology() -> Result<Lab, String> {
         .neigh("sut", "bl0", "2001:db8:1::1", GEN_MAC)
         .build()
         .map_err(|e| format!("build the testbed: {e}"))
-}
-
-fn link_stat(lab: &Lab, ns: &str, dev: &str, stat: &str) -> u64 {
-    lab.exec(
-        ns,
-        ["cat", &format!("/sys/class/net/{dev}/statistics/{stat}")],
-    )
-    .ok()
-    .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-    .unwrap_or(0)
 }
 
 /// The process under test while a cell runs.
