@@ -424,6 +424,21 @@ fn socket_stats(fd: &OwnedFd) -> (u64, u64) {
     (u64::from(s.tp_packets), u64::from(s.tp_drops))
 }
 
+/// Runs `open` (an AF_XDP socket bind) until it succeeds, for up to 2 s:
+/// the socket of the process or trial before (srv6d, l2fwd, a sink) is
+/// released asynchronously, so its queue and XDP program can still be busy
+/// (EBUSY) for a moment after it exited. The last error if it never does.
+pub(crate) fn retry_while_released<T, E>(mut open: impl FnMut() -> Result<T, E>) -> Result<T, E> {
+    let t0 = Instant::now();
+    loop {
+        match open() {
+            Ok(v) => return Ok(v),
+            Err(e) if t0.elapsed() >= Duration::from_secs(2) => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
 /// Like [`sink`], but through an AF_XDP socket (libxdp's default program
 /// redirects every frame of queue 0 to it; copy mode): no socket buffer,
 /// no IPv6 input path, so the sink costs its core far less than an
@@ -446,25 +461,14 @@ pub fn xsk_sink<C: Check>(
         .bind_flags(BindFlags::XDP_COPY)
         .build();
     let iface = ifname.parse().map_err(|e| err("interface name", &e))?;
-    // The previous trial's socket is released asynchronously: its queue
-    // and XDP program can still be busy for a moment, so retry (1 s).
-    let t0 = Instant::now();
-    let (_tx, mut rx, fq_cq) = loop {
-        // SAFETY: nothing else is bound to (ifname, 0) with this UMEM.
-        match unsafe { Socket::new(config, &umem, &iface, 0) } {
-            Ok(s) => break s,
-            Err(e) if t0.elapsed() < Duration::from_secs(1) => {
-                let _ = e;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => {
-                return Err(err(
-                    &format!("AF_XDP socket on {ifname} ({})", io::Error::last_os_error()),
-                    &e,
-                ))
-            }
-        }
-    };
+    // SAFETY: nothing else is bound to (ifname, 0) with this UMEM.
+    let (_tx, mut rx, fq_cq) =
+        retry_while_released(|| unsafe { Socket::new(config, &umem, &iface, 0) }).map_err(|e| {
+            err(
+                &format!("AF_XDP socket on {ifname} ({})", io::Error::last_os_error()),
+                &e,
+            )
+        })?;
     let (mut fq, _cq) = fq_cq.ok_or_else(|| io::Error::other("no fill queue"))?;
     // SAFETY: fresh descriptors of this UMEM.
     let filled = unsafe { fq.produce(&descs[..2048]) };

@@ -168,20 +168,22 @@ pub fn run(
         .parse()
         .map_err(|e| xsk_err(tx_if, "interface name", &e))?;
     // SAFETY: nothing else is bound to (rx_if, 0) with this UMEM.
-    let (_rx_side_tx, mut rx, rx_rings) = unsafe { Socket::new(rx_config, &umem, &rx_iface, 0) }
-        .map_err(|e| xsk_err(rx_if, "AF_XDP socket on queue 0 (copy, driver mode)", &e))?;
+    let (_rx_side_tx, mut rx, rx_rings) =
+        crate::io::retry_while_released(|| unsafe { Socket::new(rx_config, &umem, &rx_iface, 0) })
+            .map_err(|e| xsk_err(rx_if, "AF_XDP socket on queue 0 (copy, driver mode)", &e))?;
     let (mut fq, _rx_side_cq) =
         rx_rings.ok_or_else(|| io::Error::other(format!("{rx_if}: no fill/completion ring")))?;
     // SAFETY: nothing else is bound to (tx_if, 0) with this UMEM; a second
     // interface on the same UMEM gets its own fill and completion rings.
-    let (mut tx, _tx_side_rx, tx_rings) = unsafe { Socket::new(tx_config, &umem, &tx_iface, 0) }
-        .map_err(|e| {
-            xsk_err(
-                tx_if,
-                "AF_XDP socket on queue 0 (copy, driver mode, shared UMEM)",
-                &e,
-            )
-        })?;
+    let (mut tx, _tx_side_rx, tx_rings) =
+        crate::io::retry_while_released(|| unsafe { Socket::new(tx_config, &umem, &tx_iface, 0) })
+            .map_err(|e| {
+                xsk_err(
+                    tx_if,
+                    "AF_XDP socket on queue 0 (copy, driver mode, shared UMEM)",
+                    &e,
+                )
+            })?;
     let (_tx_side_fq, mut cq) =
         tx_rings.ok_or_else(|| io::Error::other(format!("{tx_if}: no fill/completion ring")))?;
 
