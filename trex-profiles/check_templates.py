@@ -9,14 +9,18 @@
 2. Every (packet, size): srv6bench_packets.build() equals DIR/<packet>-<size>.hex
    byte for byte; on a mismatch: the first differing offset, both octets,
    and Scapy show2() of both frames.
-3. Every scenario's profile (<scenario>.py, underscores) imports with TRex
+3. The scenario table (srv6bench_trex.SCENARIOS: names, order, data and
+   STAMP packets, SUTs, kernel n/a) is DIR/scenarios.tsv (`srv6bench
+   scenarios --tsv`), and the search defaults, STAMP fractions and flows
+   are DIR/search.tsv (srv6bench's own defaults).
+4. Every scenario's profile (<scenario>.py, underscores) imports with TRex
    made unimportable, has SCENARIO, register() and packets(size), and its
    packets are the templates of its scenario's packets.
-4. Each profile's get_streams() runs (against a recording stand-in for
+5. Each profile's get_streams() runs (against a recording stand-in for
    TRex's API, since TRex is not installed in CI) for 64, 1518 and imix,
    with field-engine offsets inside the frames and the mix's rates in
    proportion.
-5. experiments.csv is what srv6bench_trex.py generates.
+6. experiments.csv is what srv6bench_trex.py generates.
 
 Exit status 0: all good; 1: a check failed (each failure is printed); 2: usage.
 """
@@ -118,6 +122,71 @@ def read_templates(d):
             fail("%s %d: %s has %d octets, index.txt says %d" % (p, s, name, len(frame), length))
         frames[(p, s)] = frame
     return frames
+
+
+def read_tsv(d, name):
+    path = os.path.join(d, name)
+    try:
+        return [ln.split("\t") for ln in open(path).read().splitlines() if ln.strip()]
+    except OSError as e:
+        fail("cannot read %s: %s" % (path, e))
+        return []
+
+
+def check_scenarios(d):
+    """srv6bench_trex.SCENARIOS is rfc2544.rs's table: same names in the same
+    order, same data packet, STAMP packet, SUTs and kernel n/a."""
+    rows = read_tsv(d, "scenarios.tsv")
+    theirs = {}
+    order = []
+    for r in rows:
+        if len(r) != 6:
+            fail("scenarios.tsv: bad line %r (want 6 tab-separated fields)" % "\t".join(r))
+            continue
+        theirs[r[0]] = r
+        order.append(r[0])
+    ours = list(T.SCENARIOS)
+    for n in ours:
+        if n not in theirs:
+            fail("scenario %s: in srv6bench_trex.py, not in srv6bench" % n)
+    for n in order:
+        if n not in T.SCENARIOS:
+            fail("scenario %s: in srv6bench, not in srv6bench_trex.py" % n)
+    common = [n for n in ours if n in theirs]
+    if common != [n for n in order if n in T.SCENARIOS]:
+        fail("scenario order differs: srv6bench_trex.py %s, srv6bench %s" % (ours, order))
+    ok = 0
+    for n in common:
+        sc, r = T.SCENARIOS[n], theirs[n]
+        mine = (sc["data"], sc["stamp"] or "-", ",".join(sc["suts"]),
+                "n/a" if sc["kernel_na"] else "-")
+        if mine != tuple(r[1:5]):
+            fail("scenario %s: srv6bench_trex.py has data/stamp/SUTs/kernel %s, srv6bench %s"
+                 % (n, mine, tuple(r[1:5])))
+        else:
+            ok += 1
+    print("scenarios: %d of %d as in srv6bench" % (ok, len(order)))
+
+
+def check_search(d):
+    """srv6bench_trex.py's search defaults, fractions and flows are srv6bench's."""
+    kv = {}
+    for r in read_tsv(d, "search.tsv"):
+        if len(r) != 2:
+            fail("search.tsv: bad line %r" % "\t".join(r))
+            continue
+        kv[r[0]] = r[1]
+    want = dict((k, float(v)) for k, v in T.SEARCH.items() if k not in ("ndr_drop_ratio", "latency_at_pct_of_pdr"))
+    want["flows"] = float(T.DEFAULT_FLOWS)
+    for k, v in sorted(want.items()):
+        if k not in kv:
+            fail("search.tsv lacks %s (srv6bench_trex.py has it)" % k)
+        elif float(kv[k]) != v:
+            fail("search default %s: srv6bench_trex.py %s, srv6bench %s" % (k, v, kv[k]))
+    got = tuple(float(x) for x in kv.get("fractions", "").split(",") if x)
+    if got != tuple(T.FRACTIONS):
+        fail("STAMP fractions: srv6bench_trex.py %s, srv6bench %s" % (T.FRACTIONS, got))
+    print("search defaults: checked %d and the fractions" % len(want))
 
 
 def check_packets(frames):
@@ -289,6 +358,8 @@ def main(argv):
         return 2
     frames = read_templates(argv[1])
     check_packets(frames)
+    check_scenarios(argv[1])
+    check_search(argv[1])
     mods = check_profiles(frames)
     check_streams(mods)
     check_keep_csum()

@@ -4,7 +4,9 @@ underscores, each a few lines).
 
 Scenario names, packets and STAMP mixes follow perf/src/rfc2544.rs
 ``scenarios()``; the packets are srv6bench_packets's builders, which CI
-checks byte for byte against ``srv6bench templates``.
+checks byte for byte against ``srv6bench templates``; check_templates.py
+also compares this table and SEARCH/FRACTIONS/DEFAULT_FLOWS with what
+srv6bench writes (``scenarios.tsv``, ``search.tsv``).
 
 Importable without TRex: trex_stl_lib (or trex.stl) is imported only when
 streams are built.

@@ -75,6 +75,7 @@ const CEILING_SRC: Ipv6Addr = Ipv6Addr::new(0xfc00, 0xa, 0, 0, 0, 0, 0, 9);
     sudo srv6bench --quick                      # a minute: checks the method works\n  \
     sudo srv6bench --out results                # the full run (about half an hour)\n  \
     sudo srv6bench --only h-encaps-v6 --repetitions 5 --trial-seconds 5\n  \
+    srv6bench scenarios                         # what --only can select\n  \
     srv6bench templates --out /tmp/t           # the generator's packets, hex",
     args_conflicts_with_subcommands = true
 )]
@@ -172,6 +173,15 @@ enum Command {
         /// Frame sizes (with FCS).
         #[arg(long, value_delimiter = ',', default_value = "64,594,1518")]
         sizes: Vec<usize>,
+    },
+    /// List the RFC 2544 scenarios: name, data packet, STAMP in the mix,
+    /// systems under test, and why the kernel cannot run a scenario.
+    /// `--only` selects from these names.
+    Scenarios {
+        /// Tab-separated, one line per scenario (name, data packet, stamp
+        /// packet or -, SUTs, n/a or -, description), for scripts.
+        #[arg(long)]
+        tsv: bool,
     },
     /// Quick H.Encaps (2 SIDs) throughput: srv6d vs the kernel's seg6 encap
     /// (needs root).
@@ -349,6 +359,33 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Scenarios { tsv } => {
+            let text = if tsv {
+                scenarios_tsv()
+            } else {
+                let mut t = String::new();
+                for sc in rfc2544::scenarios() {
+                    let suts: Vec<&str> = sc.suts.iter().map(|k| k.name()).collect();
+                    let _ = writeln!(t, "{:<22} {}", sc.name, sc.description);
+                    let _ = writeln!(
+                        t,
+                        "{:<22} data {}, STAMP {}, SUTs {}{}",
+                        "",
+                        sc.data.name(),
+                        sc.stamp.map_or("none", stamp_packet),
+                        suts.join(","),
+                        sc.kernel_na
+                            .as_deref()
+                            .map(|w| format!("; kernel n/a: {w}"))
+                            .unwrap_or_default()
+                    );
+                }
+                t
+            };
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+            ExitCode::SUCCESS
+        }
         Command::EncapQuick {
             seconds,
             rate,
@@ -425,10 +462,62 @@ fn write_templates(out: &Path, sizes: &[usize]) -> Res<usize> {
         }
     }
     std::fs::write(out.join("index.txt"), index).map_err(e("index.txt"))?;
+    std::fs::write(out.join("scenarios.tsv"), scenarios_tsv()).map_err(e("scenarios.tsv"))?;
+    std::fs::write(out.join("search.tsv"), search_tsv()?).map_err(e("search.tsv"))?;
     Ok(n)
 }
 
-fn rfc2544_main(a: RunArgs) -> ExitCode {
+/// The packet a STAMP scenario mixes in ([`templates::Packet::name`]).
+fn stamp_packet(s: rfc2544::Stamp) -> &'static str {
+    match s {
+        rfc2544::Stamp::Reflector => templates::Packet::StampTest.name(),
+        rfc2544::Stamp::Collector => templates::Packet::StampReply.name(),
+    }
+}
+
+/// `srv6bench scenarios --tsv` (also `scenarios.tsv` of `templates`, which
+/// the TRex profiles' check compares with their scenario table).
+fn scenarios_tsv() -> String {
+    let mut t = String::new();
+    for sc in rfc2544::scenarios() {
+        let suts: Vec<&str> = sc.suts.iter().map(|k| k.name()).collect();
+        let _ = writeln!(
+            t,
+            "{}\t{}\t{}\t{}\t{}\t{}",
+            sc.name,
+            sc.data.name(),
+            sc.stamp.map_or("-", stamp_packet),
+            suts.join(","),
+            if sc.kernel_na.is_some() { "n/a" } else { "-" },
+            sc.description
+        );
+    }
+    t
+}
+
+/// The full run's search defaults (`search.tsv` of `templates`: key, value),
+/// as `srv6bench` without options would use them.
+fn search_tsv() -> Res<String> {
+    let o = opts(Cli::parse_from(["srv6bench"]).run)?;
+    let fractions: Vec<String> = o.fractions.iter().map(|f| f.to_string()).collect();
+    Ok(format!(
+        "pdr_drop_ratio\t{}\ntrial_seconds\t{}\nwarmup_seconds\t{}\nrepetitions\t{}\n\
+         resolution\t{}\nmax_trials\t{}\nprobes_per_second\t{}\nflows\t{}\nfractions\t{}\n",
+        o.drop_ratio,
+        o.trial_seconds,
+        o.warmup_seconds,
+        o.repetitions,
+        o.resolution,
+        o.max_trials,
+        o.probes_per_s,
+        o.flows,
+        fractions.join(",")
+    ))
+}
+
+/// The run's options from the command line (the full run's or --quick's
+/// defaults where an option is absent); an error names the bad option.
+fn opts(a: RunArgs) -> Res<rfc2544::Opts> {
     let q = a.quick;
     let pick = |v: Option<f64>, full: f64, quick: f64| v.unwrap_or(if q { quick } else { full });
     let o = rfc2544::Opts {
@@ -467,21 +556,30 @@ fn rfc2544_main(a: RunArgs) -> ExitCode {
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     if let Some(bad) = o.fractions.iter().find(|f| !(0.0..=100.0).contains(*f)) {
-        eprintln!("srv6bench: --fractions: {bad} is not a percentage (0 to 100)");
-        return ExitCode::from(2);
+        return Err(format!("--fractions: {bad} is not a percentage (0 to 100)"));
     }
     let resolution_ok = o.resolution > 0.0 && o.resolution < 1.0;
     if !(0.0..1.0).contains(&o.drop_ratio) || !resolution_ok {
-        eprintln!("srv6bench: --drop-ratio must be in [0, 1) and --resolution in (0, 1)");
-        return ExitCode::from(2);
+        return Err("--drop-ratio must be in [0, 1) and --resolution in (0, 1)".into());
     }
     if a.frame_size < 64 || a.frame_size > 1518 {
-        eprintln!(
-            "srv6bench: --frame-size {}: expected 64 to 1518 octets (the veths' MTU, 2000, must hold the encapsulated frame, and XDP on veth allows no MTU above about 3500)",
+        return Err(format!(
+            "--frame-size {}: expected 64 to 1518 octets (the veths' MTU, 2000, must hold the encapsulated frame, and XDP on veth allows no MTU above about 3500)",
             a.frame_size
-        );
-        return ExitCode::from(2);
+        ));
     }
+    Ok(o)
+}
+
+fn rfc2544_main(a: RunArgs) -> ExitCode {
+    let q = a.quick;
+    let o = match opts(a) {
+        Ok(o) => o,
+        Err(err) => {
+            eprintln!("srv6bench: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let report = match rfc2544::run(&o) {
         Ok(r) => r,
         Err(err) => {

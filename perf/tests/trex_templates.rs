@@ -108,3 +108,38 @@ fn a_flipped_octet_is_caught_and_named() {
         text(&o)
     );
 }
+
+#[test]
+fn a_scenario_table_out_of_step_is_caught_and_named() {
+    let bad = TempDir::new("scen");
+    write_templates(&bad.0);
+    // srv6bench drops a scenario and changes a search default: both
+    // must be named.
+    let file = bad.0.join("scenarios.tsv");
+    let table = std::fs::read_to_string(&file).expect("read scenarios.tsv");
+    assert!(table.lines().any(|l| l.starts_with("end-dt6\t")));
+    let kept: String = table
+        .lines()
+        .filter(|l| !l.starts_with("end-dt6\t"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&file, kept).expect("write scenarios.tsv");
+    let file = bad.0.join("search.tsv");
+    let search = std::fs::read_to_string(&file).expect("read search.tsv");
+    assert!(search.contains("max_trials\t14\n"), "{search}");
+    std::fs::write(&file, search.replace("max_trials\t14\n", "max_trials\t9\n"))
+        .expect("write search.tsv");
+    let o = check(&bad.0);
+    assert_eq!(o.status.code(), Some(1), "accepted: {}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("scenario end-dt6: in srv6bench_trex.py, not in srv6bench"),
+        "the missing scenario is not named: {}",
+        text(&o)
+    );
+    assert!(
+        out.contains("search default max_trials"),
+        "the changed default is not named: {}",
+        text(&o)
+    );
+}
