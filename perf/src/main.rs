@@ -1341,23 +1341,12 @@ fn encap_quick(o: &Opts) -> Res<()> {
         None
     };
     let started = sys::loadavg();
-    let date = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    let kernel_release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, m)| m.trim().to_string())
-        .unwrap_or_default();
-    let ncpus = sys::cpu_times().len();
+    let sys::Host {
+        date,
+        kernel: kernel_release,
+        cpu_model,
+        cpus: ncpus,
+    } = sys::host();
     eprintln!("srv6bench encap-quick: {date}, {cpu_model} x {ncpus}, Linux {kernel_release}, load {started}");
     let mut order = vec![(Sut::Ceiling, 0)];
     for r in 0..o.rounds {

@@ -392,12 +392,8 @@ struct Raw {
 impl Bench<'_> {
     fn pin(&self, dev_core: &[(&str, usize, bool)]) -> Result<(), String> {
         for &(dev, core, fifo) in dev_core {
-            let tids = sys::tasks_named(&format!("napi/{dev}-"));
-            if tids.is_empty() {
-                return Err(format!("no napi/{dev}-* thread (threaded NAPI not on?)"));
-            }
+            let tids = crate::pin_napi(dev, core)?;
             for t in tids {
-                sys::set_affinity(t, core).map_err(|e| format!("pin napi thread {t}: {e}"))?;
                 if fifo {
                     sys::set_fifo(t, 50).map_err(|e| format!("SCHED_FIFO napi {t}: {e}"))?;
                 } else {
@@ -988,27 +984,17 @@ fn cell_key_of(c: &Cell) -> String {
 }
 
 fn machine(o: &Opts) -> RunInfo {
-    let date = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, m)| m.trim().to_string())
-        .unwrap_or_default();
+    let sys::Host {
+        date,
+        kernel,
+        cpu_model,
+        cpus,
+    } = sys::host();
     RunInfo {
         date,
         kernel,
         cpu_model,
-        cpus: sys::cpu_times().len(),
+        cpus,
         command: o.command.clone(),
         quick: o.quick,
         sut_core: o.sut_core,

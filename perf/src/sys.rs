@@ -167,3 +167,38 @@ pub fn set_idle_class() -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// Where a result was measured: the date (UTC), the kernel release, the
+/// CPU model and the number of CPUs.
+pub struct Host {
+    pub date: String,
+    pub kernel: String,
+    pub cpu_model: String,
+    pub cpus: usize,
+}
+
+/// This machine's [`Host`] now (empty strings where a source is unreadable).
+pub fn host() -> Host {
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, m)| m.trim().to_string())
+        .unwrap_or_default();
+    Host {
+        date,
+        kernel,
+        cpu_model,
+        cpus: cpu_times().len(),
+    }
+}
