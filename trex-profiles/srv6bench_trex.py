@@ -50,7 +50,8 @@ SEARCH = dict(
     warmup_seconds=1.0,
     repetitions=3,
     resolution=0.01,
-    max_trials=14,
+    max_trials=20,
+    retests=1,
     latency_at_pct_of_pdr="50;90",
     probes_per_second=1000,
 )
@@ -310,7 +311,7 @@ CSV_COLUMNS = (
     "experiment", "scenario", "sut", "frame_size", "profile", "tunables", "data_packet",
     "stamp_packet", "stamp_pcts", "sut_config", "na", "compare_with_srv6bench",
     "search", "pdr_drop_ratio", "ndr_drop_ratio", "trial_seconds", "warmup_seconds",
-    "repetitions", "resolution", "max_trials", "flows", "latency_at_pct_of_pdr",
+    "repetitions", "resolution", "max_trials", "retests", "flows", "latency_at_pct_of_pdr",
     "probes_per_second",
 )
 

@@ -113,9 +113,15 @@ struct RunArgs {
     /// generator's maximum rate [default: 0.01; --quick: 0.05].
     #[arg(long)]
     resolution: Option<f64>,
-    /// The most search trials per search (after the MRR trial).
-    #[arg(long, default_value_t = 14)]
+    /// The most search trials per search (after the MRR trial), retests
+    /// included.
+    #[arg(long, default_value_t = 20)]
     max_trials: usize,
+    /// Re-runs of a search trial that lost too much before its rate counts
+    /// as failing (a stall of a shared machine then cannot pin the search
+    /// under the real rate; 0: every failure counts, plain binary search).
+    #[arg(long, default_value_t = 1)]
+    retests: usize,
     /// Core of the system under test (its NAPI thread, srv6d's worker,
     /// l2fwd).
     #[arg(long, default_value_t = 1)]
@@ -502,13 +508,15 @@ fn search_tsv() -> Res<String> {
     let fractions: Vec<String> = o.fractions.iter().map(|f| f.to_string()).collect();
     Ok(format!(
         "pdr_drop_ratio\t{}\ntrial_seconds\t{}\nwarmup_seconds\t{}\nrepetitions\t{}\n\
-         resolution\t{}\nmax_trials\t{}\nprobes_per_second\t{}\nflows\t{}\nfractions\t{}\n",
+         resolution\t{}\nmax_trials\t{}\nretests\t{}\nprobes_per_second\t{}\nflows\t{}\n\
+         fractions\t{}\n",
         o.drop_ratio,
         o.trial_seconds,
         o.warmup_seconds,
         o.repetitions,
         o.resolution,
         o.max_trials,
+        o.retests,
         o.probes_per_s,
         o.flows,
         fractions.join(",")
@@ -528,6 +536,7 @@ fn opts(a: RunArgs) -> Res<rfc2544::Opts> {
         drop_ratio: a.drop_ratio,
         resolution: pick(a.resolution, 0.01, 0.05),
         max_trials: a.max_trials,
+        retests: a.retests,
         sut_core: a.sut_core,
         gen_core: a.gen_core,
         srv6d: a

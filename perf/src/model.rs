@@ -165,6 +165,9 @@ pub struct RunInfo {
     pub drop_ratio: f64,
     /// Binary search stops when upper - lower <= resolution * MRR.
     pub resolution: f64,
+    /// Search trials per search at most, and re-runs of a failed one.
+    pub max_trials: usize,
+    pub retests: usize,
     pub trial_seconds: f64,
     pub warmup_seconds: f64,
     pub repetitions: usize,

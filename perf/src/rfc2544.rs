@@ -65,6 +65,8 @@ pub struct Opts {
     pub drop_ratio: f64,
     pub resolution: f64,
     pub max_trials: usize,
+    /// Re-runs of a failed search trial before its rate counts as failing.
+    pub retests: usize,
     pub sut_core: usize,
     pub gen_core: usize,
     pub srv6d: PathBuf,
@@ -634,6 +636,7 @@ impl Bench<'_> {
             drop_ratio: self.o.drop_ratio,
             resolution: self.o.resolution,
             max_trials: self.o.max_trials,
+            retests: self.o.retests,
         };
         let mut unaccounted = None;
         let found = search::search(&p, rep, self.o.warmup_seconds > 0.0, |kind, rate| {
@@ -1001,6 +1004,8 @@ fn machine(o: &Opts) -> RunInfo {
         gen_core: o.gen_core,
         drop_ratio: o.drop_ratio,
         resolution: o.resolution,
+        max_trials: o.max_trials,
+        retests: o.retests,
         trial_seconds: o.trial_seconds,
         warmup_seconds: o.warmup_seconds,
         repetitions: o.repetitions,

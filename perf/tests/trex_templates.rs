@@ -126,8 +126,8 @@ fn a_scenario_table_out_of_step_is_caught_and_named() {
     std::fs::write(&file, kept).expect("write scenarios.tsv");
     let file = bad.0.join("search.tsv");
     let search = std::fs::read_to_string(&file).expect("read search.tsv");
-    assert!(search.contains("max_trials\t14\n"), "{search}");
-    std::fs::write(&file, search.replace("max_trials\t14\n", "max_trials\t9\n"))
+    assert!(search.contains("max_trials\t20\n"), "{search}");
+    std::fs::write(&file, search.replace("max_trials\t20\n", "max_trials\t9\n"))
         .expect("write search.tsv");
     let o = check(&bad.0);
     assert_eq!(o.status.code(), Some(1), "accepted: {}", text(&o));
