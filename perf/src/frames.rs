@@ -63,9 +63,9 @@ pub const STAMP_DATA: usize = stamp::packet::SENDER_LEN_UNAUTH;
 pub const STAMP_FRAME: usize = ETH + IP6 + UDP + STAMP_DATA;
 /// Hop Limit of the generator's STAMP packets (echoed as Sender TTL).
 const STAMP_HOP_LIMIT: u8 = 64;
-const STAMP_UDP: usize = ETH + IP6;
-const STAMP_CSUM: usize = STAMP_UDP + 6;
-const STAMP_SEQ: usize = STAMP_UDP + UDP;
+pub const STAMP_UDP: usize = ETH + IP6;
+pub const STAMP_CSUM: usize = STAMP_UDP + 6;
+pub const STAMP_SEQ: usize = STAMP_UDP + UDP;
 
 fn eth(dst: [u8; 6], src: [u8; 6], out: &mut Vec<u8>) {
     out.extend_from_slice(&dst);

@@ -26,6 +26,7 @@
 mod frames;
 mod io;
 mod l2fwd;
+mod livegen;
 mod model;
 mod report;
 mod rfc2544;
@@ -122,6 +123,12 @@ struct RunArgs {
     /// under the real rate; 0: every failure counts, plain binary search).
     #[arg(long, default_value_t = 1)]
     retests: usize,
+    /// The traffic generator: `live` runs an XDP program with
+    /// BPF_PROG_TEST_RUN live frames (xdp_frames to the SUT, no socket
+    /// buffers; the faster one), `packet` sends with sendmmsg on an
+    /// AF_PACKET socket (socket buffers, as a kernel-stack sender would).
+    #[arg(long, default_value = "live", value_parser = ["live", "packet"])]
+    generator: String,
     /// Core of the system under test (its NAPI thread, srv6d's worker,
     /// l2fwd).
     #[arg(long, default_value_t = 1)]
@@ -537,6 +544,7 @@ fn opts(a: RunArgs) -> Res<rfc2544::Opts> {
         resolution: pick(a.resolution, 0.01, 0.05),
         max_trials: a.max_trials,
         retests: a.retests,
+        live: a.generator == "live",
         sut_core: a.sut_core,
         gen_core: a.gen_core,
         srv6d: a

@@ -171,6 +171,9 @@ pub struct RunInfo {
     pub trial_seconds: f64,
     pub warmup_seconds: f64,
     pub repetitions: usize,
+    /// The traffic generator: `live` (XDP live frames) or `packet`
+    /// (AF_PACKET sendmmsg).
+    pub generator: String,
     /// The generator's ceiling (frames/s) measured in this run.
     pub generator_pps: f64,
     pub seconds_total: f64,

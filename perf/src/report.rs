@@ -124,6 +124,7 @@ fn info_json(i: &RunInfo) -> Value {
         "trial_seconds": num(i.trial_seconds),
         "warmup_seconds": num(i.warmup_seconds),
         "repetitions": i.repetitions,
+        "generator": i.generator,
         "generator_pps": num(i.generator_pps),
         "seconds_total": num(i.seconds_total),
     })
@@ -913,9 +914,14 @@ pub fn summary_table(r: &Report) -> String {
         && r.info.generator_pps > 0.0
     {
         lines.push(format!(
-            "{}: {} Mpps",
+            "{}: {} Mpps (the highest rate it offered in an MRR trial; {} generator)",
             ceiling_label("generator"),
-            sig3(mpps(r.info.generator_pps))
+            sig3(mpps(r.info.generator_pps)),
+            if r.info.generator.is_empty() {
+                "packet"
+            } else {
+                r.info.generator.as_str()
+            }
         ));
     }
     if !lines.is_empty() {
@@ -952,6 +958,7 @@ mod tests {
             trial_seconds: 1.0,
             warmup_seconds: 0.5,
             repetitions: 3,
+            generator: "live".into(),
             generator_pps: 3.0e6,
             seconds_total: 42.0,
         }

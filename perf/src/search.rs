@@ -72,6 +72,10 @@ pub struct Found {
     pub pdr: f64,
     /// Both intervals narrowed to the resolution.
     pub converged: bool,
+    /// A passing trial's generator offered clearly less than was asked
+    /// (it cannot pace that fast here): the search stopped there, and
+    /// the rate is the generator's, not the SUT's.
+    pub generator_short: bool,
     pub trials: Vec<Trial>,
 }
 
@@ -99,6 +103,10 @@ impl Bounds {
         }
     }
 }
+
+/// A passing trial that offered less than this share of the asked rate
+/// ends its criterion's search ([`Found::generator_short`]).
+const SHORT: f64 = 0.97;
 
 /// Runs the search. `trial(kind, rate)` runs one trial at `rate` frames/s
 /// (`None`: as fast as the generator can) and returns its outcome.
@@ -143,6 +151,7 @@ pub fn search(
         ndr.hi = ndr.lo;
     }
     let step = p.resolution * max;
+    let mut generator_short = false;
     // The first guess: just under what the SUT delivered at full speed.
     let mut next = Some((m.delivered_pps() * 0.99).clamp(step, max));
     let mut n = 0;
@@ -176,6 +185,15 @@ pub fn search(
         }
         pdr.update(rate, pdr_ok.unwrap_or(rate), pdr_ok.is_some());
         ndr.update(rate, ndr_ok.unwrap_or(rate), ndr_ok.is_some());
+        // A pass at well under the asked rate says nothing about the asked
+        // rate, and asking again would get the same: nothing above what
+        // the generator offered can be tested, so that bound is final.
+        for (ok, b) in [(pdr_ok, &mut pdr), (ndr_ok, &mut ndr)] {
+            if ok.is_some_and(|offered| offered < SHORT * rate) {
+                b.hi = b.lo;
+                generator_short = true;
+            }
+        }
     }
     Ok(Found {
         mrr: m.delivered_pps(),
@@ -184,6 +202,7 @@ pub fn search(
         ndr: ndr.lo,
         pdr: pdr.lo,
         converged: pdr.width() <= step && ndr.width() <= step,
+        generator_short,
         trials,
     })
 }
@@ -390,5 +409,22 @@ mod tests {
         .unwrap();
         assert_eq!(f.trials.len(), 1 + 3);
         assert!(!f.converged);
+    }
+
+    #[test]
+    fn a_generator_that_cannot_pace_the_asked_rate_ends_the_search() {
+        // Paced, this generator offers at most 300 000/s (at full speed,
+        // 1 000 000): a SUT of capacity 400 000 passes everything it can
+        // be offered paced. Without the guard the search would ask the
+        // same rate until max_trials.
+        let mut inner = sut(400_000.0, 0.0, 1_000_000.0);
+        let f = search(&P, 0, false, |kind, rate| {
+            inner(kind, rate.map(|r| r.min(300_000.0)))
+        })
+        .unwrap();
+        assert!(f.generator_short, "{f:?}");
+        assert_eq!(f.pdr, 300_000.0, "{f:?}");
+        assert!(f.converged, "{f:?}");
+        assert!(f.trials.len() <= 3, "{} trials: {f:?}", f.trials.len());
     }
 }

@@ -354,6 +354,54 @@ impl Template {
     }
 }
 
+/// Where [`Template::write`] changes a frame: octet offsets (0: no such
+/// field) for the live-frame generator (perf/bpf/livegen.c), which
+/// rewrites the same fields the same way in the kernel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fields {
+    pub csum: usize,
+    /// UDP source port = `sport_base + seq % flows`.
+    pub sport: usize,
+    pub sport_base: u16,
+    pub flows: u64,
+    /// 64-bit sequence number.
+    pub seq64: usize,
+    /// 32-bit sequence numbers (the low half), up to two copies.
+    pub seq32: [usize; 2],
+    /// 64-bit probe timestamp.
+    pub ts: usize,
+}
+
+impl Template {
+    /// The fields `write(buf, seq, (seq % flows) as u16, ts)` changes.
+    pub fn fields(&self, flows: u64) -> Fields {
+        match self.packet {
+            Packet::StampTest => Fields {
+                csum: frames::STAMP_CSUM,
+                sport: frames::STAMP_UDP,
+                sport_base: frames::STAMP_SPORT_BASE,
+                flows: frames::STAMP_FLOWS,
+                seq32: [frames::STAMP_SEQ, 0],
+                ..Fields::default()
+            },
+            Packet::StampReply => Fields {
+                csum: REPLY_SEQ - UDP + 6,
+                seq32: [REPLY_SEQ, REPLY_SENDER_SEQ],
+                ..Fields::default()
+            },
+            _ => Fields {
+                csum: self.udp + 6,
+                sport: self.udp,
+                sport_base: UDP_SPORT,
+                flows: flows.max(1),
+                seq64: self.udp + UDP + 8,
+                ts: self.udp + UDP + 16,
+                ..Fields::default()
+            },
+        }
+    }
+}
+
 /// What a frame the receiver accepted was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hit {
