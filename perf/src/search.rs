@@ -162,8 +162,10 @@ pub fn search(
             _ if ndr.width() > step => (ndr.lo + ndr.hi) / 2.0,
             _ => break,
         };
-        // Per criterion: the offered rate of a passing run, if any.
-        let (mut pdr_ok, mut ndr_ok) = (None, None);
+        // Per criterion: the highest offered rate of its passing runs, if
+        // any (a run that passes the NDR passes the PDR too, so the NDR
+        // never ends above the PDR).
+        let (mut pdr_ok, mut ndr_ok): (Option<f64>, Option<f64>) = (None, None);
         let mut runs = 0;
         loop {
             let o = trial(TrialKind::Search, Some(rate))?;
@@ -171,10 +173,10 @@ pub fn search(
             n += 1;
             runs += 1;
             if o.loss_ratio() <= p.drop_ratio {
-                pdr_ok.get_or_insert(o.offered_pps);
+                pdr_ok = Some(pdr_ok.map_or(o.offered_pps, |v| v.max(o.offered_pps)));
             }
             if o.delivered >= o.offered {
-                ndr_ok.get_or_insert(o.offered_pps);
+                ndr_ok = Some(ndr_ok.map_or(o.offered_pps, |v| v.max(o.offered_pps)));
             }
             // Only a failure that would move a bound is worth re-running.
             let pdr_open = pdr_ok.is_none() && rate > pdr.lo && rate < pdr.hi;
@@ -426,5 +428,34 @@ mod tests {
         assert_eq!(f.pdr, 300_000.0, "{f:?}");
         assert!(f.converged, "{f:?}");
         assert!(f.trials.len() <= 3, "{} trials: {f:?}", f.trials.len());
+    }
+
+    #[test]
+    fn the_ndr_never_ends_above_the_pdr_across_a_retest() {
+        // Each trial offers a little more than the one before (a paced
+        // generator's jitter); the search's first trial loses 0.3 % (a
+        // PDR pass, an NDR failure) and its retest nothing (an NDR pass at
+        // a higher offered rate). The PDR must take the higher one too.
+        let p = Params { retests: 1, ..P };
+        let mut k = 0u64;
+        let f = search(&p, 0, false, |kind, rate| {
+            k += 1;
+            let offered_pps = rate.unwrap_or(1_000_000.0).min(1_000_000.0) + k as f64;
+            let offered = offered_pps as u64;
+            let delivered = match kind {
+                TrialKind::Search if k == 2 => offered - offered * 3 / 1000,
+                _ if offered_pps > 495_100.0 => offered / 2,
+                _ => offered,
+            };
+            Ok(Outcome {
+                offered,
+                offered_pps,
+                delivered,
+                seconds: 1.0,
+            })
+        })
+        .unwrap();
+        assert!(f.ndr <= f.pdr, "{f:?}");
+        assert_eq!(f.trials[1].target_pps, f.trials[2].target_pps, "{f:?}");
     }
 }
