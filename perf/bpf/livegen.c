@@ -62,6 +62,7 @@ struct tmpl {
 // Written by srv6bench before a trial.
 struct cfg {
 	__u64 stamp_ppm;   // STAMP share in frames per million
+	__u64 start_ns;    // CLOCK_MONOTONIC: the trial's start
 	__u64 end_ns;      // CLOCK_MONOTONIC: no frame from then on
 	__u64 interval_fp; // ns between frames x 256 (0: as fast as possible)
 	__u64 max_lag_ns;  // a pacer further behind than this skips ahead
@@ -69,8 +70,8 @@ struct cfg {
 };
 
 // Written here (srv6bench sets the start): frames generated so far (the
-// next sequence number), when the next frame is due (ns x 256), when the
-// next probe is due (ns).
+// next sequence number), when the next frame is due (ns since start_ns,
+// x 256), when the next probe is due (CLOCK_MONOTONIC ns).
 struct state {
 	__u64 seq;
 	__u64 next_fp;
@@ -142,16 +143,17 @@ int livegen(struct xdp_md *ctx)
 	// not due yet is dropped here (its page goes straight back to the
 	// pool) and never counted.
 	__u64 now = bpf_ktime_get_ns();
-	if (now >= c->end_ns)
+	if (now >= c->end_ns || now < c->start_ns)
 		return XDP_DROP;
 	// The test runs of several threads may run this at once: a frame
 	// slot is taken with a compare-and-swap, the loser drops its frame.
 	if (c->interval_fp) {
+		__u64 rel = now - c->start_ns;
 		__u64 cur = st->next_fp;
 		__u64 due = cur >> 8;
-		if (now < due)
+		if (rel < due)
 			return XDP_DROP;
-		__u64 base = now - due > c->max_lag_ns ? now << 8 : cur;
+		__u64 base = rel - due > c->max_lag_ns ? rel << 8 : cur;
 		if (__sync_val_compare_and_swap(&st->next_fp, cur,
 						base + c->interval_fp) != cur)
 			return XDP_DROP;

@@ -81,7 +81,7 @@ pub struct Found {
 
 /// An interval of rates: `lo` met the criterion (its offered rate), `hi`
 /// did not (asked rate).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Bounds {
     lo: f64,
     hi: f64,
@@ -185,13 +185,15 @@ pub fn search(
                 break;
             }
         }
-        pdr.update(rate, pdr_ok.unwrap_or(rate), pdr_ok.is_some());
-        ndr.update(rate, ndr_ok.unwrap_or(rate), ndr_ok.is_some());
-        // A pass at well under the asked rate says nothing about the asked
-        // rate, and asking again would get the same: nothing above what
-        // the generator offered can be tested, so that bound is final.
         for (ok, b) in [(pdr_ok, &mut pdr), (ndr_ok, &mut ndr)] {
-            if ok.is_some_and(|offered| offered < SHORT * rate) {
+            let was = *b;
+            b.update(rate, ok.unwrap_or(rate), ok.is_some());
+            // A pass at well under the asked rate, or one that does not
+            // raise the lower bound, says nothing about the asked rate,
+            // and asking again would get the same: that bound is final
+            // (only for a rate this criterion's search asked for).
+            let narrowing = rate > was.lo && rate < was.hi;
+            if narrowing && ok.is_some_and(|offered| offered < SHORT * rate || offered <= was.lo) {
                 b.hi = b.lo;
                 generator_short = true;
             }
@@ -457,5 +459,45 @@ mod tests {
         .unwrap();
         assert!(f.ndr <= f.pdr, "{f:?}");
         assert_eq!(f.trials[1].target_pps, f.trials[2].target_pps, "{f:?}");
+    }
+
+    #[test]
+    fn a_pass_that_does_not_raise_the_bound_ends_the_search() {
+        // The generator offers 2 % under what is asked once the asked rate
+        // is above 300 000 (within SHORT of it), so a pass near the top of
+        // a narrow interval lands at or under the lower bound.
+        let mut inner = sut(400_000.0, 0.0, 1_000_000.0);
+        let f = search(&P, 0, false, |kind, rate| {
+            inner(kind, rate.map(|r| if r > 300_000.0 { r * 0.98 } else { r }))
+        })
+        .unwrap();
+        // Not stuck asking one rate until max_trials.
+        let searched: Vec<f64> = f
+            .trials
+            .iter()
+            .filter(|t| t.kind == TrialKind::Search)
+            .map(|t| t.target_pps)
+            .collect();
+        for w in searched.windows(2) {
+            assert_ne!(w[0], w[1], "a rate asked twice in a row: {searched:?}");
+        }
+        assert!(f.trials.len() < 1 + P.max_trials, "{f:?}");
+        assert!(f.pdr > 380_000.0 && f.pdr <= 400_000.0, "{f:?}");
+    }
+
+    #[test]
+    fn a_short_pass_in_the_ndr_search_ends_it_and_leaves_the_pdr() {
+        // The generator offers 10 % under what is asked below 250 000,
+        // where only the NDR search goes (the PDR search converges above
+        // 390 000 first): the NDR search ends at its short pass and the
+        // cell is labelled, the PDR stays as found.
+        let mut inner = sut(400_000.0, 0.001, 1_000_000.0);
+        let f = search(&P, 0, false, |kind, rate| {
+            inner(kind, rate.map(|r| if r < 250_000.0 { r * 0.9 } else { r }))
+        })
+        .unwrap();
+        assert!(f.generator_short, "{f:?}");
+        assert!(f.pdr >= 390_000.0, "{f:?}");
+        assert!(f.ndr < 250_000.0, "{f:?}");
     }
 }
