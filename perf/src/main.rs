@@ -69,7 +69,9 @@ const CEILING_SRC: Ipv6Addr = Ipv6Addr::new(0xfc00, 0xa, 0, 0, 0, 0, 0, 9);
     finds the MRR (delivered rate at the generator's full speed), the NDR (no loss) and the PDR \
     (loss at most --drop-ratio) by binary search to --resolution, after a warm-up trial. In the \
     last repetition it measures latency at 50 % and 90 % of the PDR from timestamped probe frames. \
-    STAMP scenarios are swept over --fractions. Results: JSON, CSV, SVG and PNG plots and a \
+    STAMP scenarios are swept over --fractions. The generator is an XDP program run with \
+    BPF_PROG_TEST_RUN live frames (`--generator live`; `packet` for AF_PACKET), the receiver an \
+    AF_XDP socket that checks every frame octet by octet. Results: JSON, CSV, SVG and PNG plots and a \
     summary table in --out; a PDR within 5 % of what the generator could offer is flagged \
     generator-limited: it is the generator's figure, not the SUT's.",
     after_help = "Examples:\n  \
