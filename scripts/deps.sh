@@ -5,7 +5,12 @@
 # Debian: the C toolchain for the XDP program and xsk-rs' vendored libxdp
 # (clang, llvm, m4, libelf, zlib, pkg-config), the tools the namespace tests
 # drive (iproute2, iptables, ethtool, tcpdump, iperf3, ping, procps for sysctl),
-# a font for the text of srv6bench's PNG plots (fonts-dejavu-core).
+# a font for the text of srv6bench's PNG plots (fonts-dejavu-core), and the
+# lab's Linux VM (lab::vm): QEMU, a static busybox for its initramfs,
+# objcopy (binutils) to strip what it copies in.
+# The VM's kernel: Debian's linux-image-6.12-cloud-amd64 (seg6, seg6local,
+# SRH HMAC, VRF), fetched with apt-get download and unpacked, not installed,
+# into $SRV6D_LAB_VM_DIR/linux (default /var/cache/srv6d-lab/linux).
 # Python: scapy (an independent packet dissector for interop checks), grpcio
 # and grpcio-tools (the srv6pm test client generates its stubs from our .proto
 # files with grpc_tools.protoc at run time).
@@ -23,6 +28,7 @@ APT_PACKAGES=(
     clang llvm m4 libelf-dev zlib1g-dev libpcap-dev pkg-config make
     iproute2 iptables ethtool tcpdump iperf3 iputils-ping procps kmod
     python3 python3-pip fonts-dejavu-core
+    qemu-system-x86 busybox-static binutils
 )
 
 missing=()
@@ -58,6 +64,39 @@ if [ "${#py_missing[@]}" -gt 0 ]; then
     fi
 else
     log "Python packages present"
+fi
+
+# The lab VM's kernel (see lab/src/vm.rs and docs/testbed.md).
+VM_DIR="${SRV6D_LAB_VM_DIR:-/var/cache/srv6d-lab}"
+VM_META=linux-image-6.12-cloud-amd64
+if ! ls "$VM_DIR"/linux/boot/vmlinuz-* >/dev/null 2>&1; then
+    pkg_of_meta() {
+        apt-cache depends "$VM_META" 2>/dev/null |
+            awk '/Depends: linux-image-/ { print $2; exit }'
+    }
+    pkg=$(pkg_of_meta)
+    if [ -z "$pkg" ]; then
+        $SUDO apt-get update -qq
+        pkg=$(pkg_of_meta)
+    fi
+    if [ -z "$pkg" ]; then
+        echo "deps: cannot resolve $VM_META to a kernel package (apt-cache depends $VM_META)" >&2
+        exit 1
+    fi
+    log "fetching the lab VM's kernel: $pkg"
+    work=$(mktemp -d)
+    # apt's download sandbox user must be able to write here.
+    chmod 0777 "$work"
+    (cd "$work" && apt-get download -qq "$pkg" 2>/dev/null) || (cd "$work" && apt-get download "$pkg")
+    $SUDO mkdir -p "$VM_DIR"
+    rm -rf "$VM_DIR/linux.new"
+    $SUDO dpkg -x "$work"/*.deb "$VM_DIR/linux.new"
+    $SUDO rm -rf "$VM_DIR/linux"
+    $SUDO mv "$VM_DIR/linux.new" "$VM_DIR/linux"
+    rm -rf "$work"
+    log "lab VM kernel in $VM_DIR/linux: $(ls "$VM_DIR"/linux/boot/vmlinuz-*)"
+else
+    log "lab VM kernel present ($(ls "$VM_DIR"/linux/boot/vmlinuz-*))"
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

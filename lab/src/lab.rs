@@ -10,8 +10,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::features::{host_probe, Probe};
 use crate::packet::PacketSocket;
-use crate::spec::{format_mac, parse_mac, Mac, Topology};
+use crate::spec::{format_mac, parse_mac, Mac, Topology, VethEnd, WIRE_NS};
+use crate::vm::{sh_quote, Vm, VmNic, VmSpec};
 use crate::Error;
 
 /// Where iproute2 keeps named network namespaces.
@@ -25,15 +27,114 @@ const LOCK_FILE: &str = "/var/run/srv6d-lab.lock";
 static LAB_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A built topology. Dropping it deletes every namespace it created (and so
-/// their veths), also while unwinding from a panic; teardown errors go to
-/// stderr.
+/// their veths) and stops its VM, also while unwinding from a panic;
+/// teardown errors go to stderr.
 #[derive(Debug)]
 pub struct Lab {
-    /// (logical, real) for every namespace created, in creation order.
+    /// (logical, real) for every host namespace created, in creation order.
     names: Vec<(String, String)>,
+    /// (logical, real) for every namespace inside the VM.
+    vm_names: Vec<(String, String)>,
+    /// The host namespace holding the taps and bridges of the VM's links.
+    wire: Option<String>,
+    /// The VM hosting `vm_names`, if any.
+    vm: Option<Vm>,
+    /// Why the VM was needed (features the host lacks), for messages.
+    vm_reason: String,
+}
+
+/// Commands run in the VM while building, one step each; the first that
+/// fails stops the script and is reported like a host command.
+struct VmScript {
+    text: String,
+}
+
+impl VmScript {
+    fn new() -> Self {
+        VmScript {
+            text: String::from(
+                "step() {\n  d=$1; shift\n  \"$@\" >/tmp/step.out 2>/tmp/step.err\n  rc=$?\n  \
+                 if [ $rc -ne 0 ]; then\n    printf '%s\\n' \"$d\" \"$*\" >&2\n    \
+                 cat /tmp/step.err /tmp/step.out >&2\n    exit $rc\n  fi\n}\n\
+                 nicdev() {\n  for d in /sys/class/net/*; do\n    \
+                 if [ \"$(cat $d/address)\" = \"$1\" ]; then echo \"${d##*/}\"; return 0; fi\n  \
+                 done\n  printf '%s\\n' \"find the VM NIC with MAC $1\" \"nicdev $1\" \"no such NIC\" >&2\n  \
+                 exit 3\n}\n",
+            ),
+        }
+    }
+
+    fn step<I, S>(&mut self, what: &str, argv: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.text.push_str("step ");
+        self.text.push_str(&sh_quote(what));
+        for word in argv {
+            self.text.push(' ');
+            self.text.push_str(&sh_quote(word.as_ref()));
+        }
+        self.text.push('\n');
+    }
+
+    fn raw(&mut self, line: &str) {
+        self.text.push_str(line);
+        self.text.push('\n');
+    }
+
+    /// Runs the script; a failed step becomes an [`Error::Command`].
+    fn run(self, vm: &Vm) -> Result<(), Error> {
+        let out = vm.sh(&self.text, Duration::from_secs(180))?;
+        if out.status == 0 {
+            return Ok(());
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        let mut lines = err.lines();
+        let step = lines.next().unwrap_or("a step in the VM").to_string();
+        let command = lines.next().unwrap_or_default().to_string();
+        let rest: Vec<&str> = lines.collect();
+        Err(Error::Command {
+            step: format!("{step} (in the lab's VM)"),
+            command,
+            status: format!("exit status: {}", out.status),
+            stderr: rest.join("\n").trim().to_string(),
+        })
+    }
 }
 
 impl Topology {
+    /// Where each namespace goes: `true` for the VM. A namespace goes to the
+    /// VM when [`Topology::in_vm`] says so or when it needs a feature the
+    /// host kernel lacks (probed once per process); the string says why.
+    fn placement(&self) -> (Vec<bool>, String) {
+        let mut reasons: Vec<String> = Vec::new();
+        let placed = self
+            .namespaces
+            .iter()
+            .map(|ns| {
+                if self.force_vm.contains(ns) {
+                    if reasons.is_empty() {
+                        reasons.push("placed there by the topology".into());
+                    }
+                    return true;
+                }
+                let mut vm = false;
+                for f in self.features_of(ns) {
+                    if let Probe::Missing(why) = host_probe(f) {
+                        let r = format!("{f}: {why}");
+                        if !reasons.contains(&r) {
+                            reasons.push(r);
+                        }
+                        vm = true;
+                    }
+                }
+                vm
+            })
+            .collect();
+        (placed, reasons.join("; "))
+    }
+
     /// Creates everything, in the order described on [`Topology`].
     ///
     /// On failure, whatever was created is torn down and the error names the
@@ -43,11 +144,52 @@ impl Topology {
         sweep_leftovers(&self.prefix);
         let id = LAB_COUNTER.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
+        let (placed, vm_reason) = self.placement();
+        let in_vm = |ns: &str| {
+            self.namespaces
+                .iter()
+                .position(|n| n == ns)
+                .is_some_and(|i| placed[i])
+        };
         // Dropped (and so torn down) by any `?` below.
-        let mut lab = Lab { names: Vec::new() };
+        let mut lab = Lab {
+            names: Vec::new(),
+            vm_names: Vec::new(),
+            wire: None,
+            vm: None,
+            vm_reason,
+        };
+        let mut vm = VmScript::new();
 
         for logical in &self.namespaces {
             let real = format!("{}-{pid}-{id}-{logical}", self.prefix);
+            if in_vm(logical) {
+                vm.step(
+                    &format!("create namespace {real}"),
+                    ["ip", "netns", "add", &real],
+                );
+                vm.step(
+                    &format!("bring up lo in {logical}"),
+                    ["ip", "-n", &real, "link", "set", "dev", "lo", "up"],
+                );
+                if self.disable_dad {
+                    vm.step(
+                        &format!("disable DAD in {logical}"),
+                        [
+                            "ip",
+                            "netns",
+                            "exec",
+                            &real,
+                            "sysctl",
+                            "-qw",
+                            "net.ipv6.conf.all.accept_dad=0",
+                            "net.ipv6.conf.default.accept_dad=0",
+                        ],
+                    );
+                }
+                lab.vm_names.push((logical.clone(), real));
+                continue;
+            }
             create_netns(&real)?;
             lab.names.push((logical.clone(), real));
             let real = lab.ns(logical);
@@ -71,29 +213,197 @@ impl Topology {
             }
         }
 
+        // Links: host-host veths here, VM-VM veths in the VM, host-VM
+        // ones through a tap and a bridge in the wire namespace.
+        let mut nics: Vec<(VmNic, &VethEnd, u32)> = Vec::new();
+        // Created after the NICs have left the VM's initial namespace,
+        // where their kernel names (eth0, eth1, ...) would clash.
+        let mut vm_veths: Vec<(String, Vec<String>)> = Vec::new();
+        let mut crossing: Vec<(&VethEnd, String, u32)> = Vec::new();
         for (a, b) in &self.veths {
-            let mut cmd = Command::new("ip");
-            cmd.args(["link", "add"])
-                .args(a.link_args(lab.ns(&a.ns)))
-                .args(["type", "veth", "peer"])
-                .args(b.link_args(lab.ns(&b.ns)));
-            run(&format!("create veth {a} <-> {b}"), cmd)?;
+            match (in_vm(&a.ns), in_vm(&b.ns)) {
+                (false, false) => {
+                    let mut cmd = Command::new("ip");
+                    cmd.args(["link", "add"])
+                        .args(a.link_args(lab.ns(&a.ns)))
+                        .args(["type", "veth", "peer"])
+                        .args(b.link_args(lab.ns(&b.ns)));
+                    run(&format!("create veth {a} <-> {b}"), cmd)?;
+                }
+                (true, true) => {
+                    let mut argv = vec!["ip".to_string(), "link".into(), "add".into()];
+                    argv.extend(a.link_args(lab.ns(&a.ns)));
+                    argv.extend(["type".into(), "veth".into(), "peer".into()]);
+                    argv.extend(b.link_args(lab.ns(&b.ns)));
+                    vm_veths.push((format!("create veth {a} <-> {b}"), argv));
+                }
+                (host_a, _) => {
+                    let (host, guest) = if host_a { (b, a) } else { (a, b) };
+                    let n = nics.len();
+                    if guest.queues.is_some_and(|q| q > 1) {
+                        return Err(Error::Topology(format!(
+                            "veth end {guest}: several queues are not supported on an \
+                             interface in the lab's VM"
+                        )));
+                    }
+                    let mtu = host.mtu.max(guest.mtu).unwrap_or(1500).max(1500);
+                    let mac = guest.mac.unwrap_or([
+                        0x02,
+                        0x6c,
+                        0x76,
+                        (id & 0xff) as u8,
+                        (n >> 8) as u8,
+                        n as u8,
+                    ]);
+                    nics.push((
+                        VmNic {
+                            tap: format!("t{n}"),
+                            mac,
+                        },
+                        guest,
+                        mtu,
+                    ));
+                    crossing.push((host, format!("w{n}"), mtu));
+                }
+            }
+        }
+        if !lab.vm_names.is_empty() {
+            let real = format!("{}-{pid}-{id}-{WIRE_NS}", self.prefix);
+            create_netns(&real)?;
+            lab.wire = Some(real.clone());
+            wire_up(&real, &lab, &crossing, &nics)?;
+            let spec = VmSpec {
+                netns: Some(real.clone()),
+                nics: nics.iter().map(|(nic, _, _)| nic.clone()).collect(),
+                ..VmSpec::new(&format!("{}-{pid}-{id}-vm", self.prefix))
+            };
+            let started = Vm::start(&spec)?;
+            eprintln!(
+                "lab: {} in the Linux VM ({}; kernel {}, up in {:.1} s)",
+                lab.vm_names
+                    .iter()
+                    .map(|(l, _)| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                lab.vm_reason,
+                started.kernel_release(),
+                started.boot_time().as_secs_f64()
+            );
+            lab.vm = Some(started);
+            for (n, (nic, guest, _)) in nics.iter().enumerate() {
+                let real = lab.ns(&guest.ns).to_string();
+                let tmp = format!("labnic{n}");
+                let mac = format_mac(&nic.mac);
+                vm.raw(&format!("dev=$(nicdev {mac}) || exit 3"));
+                vm.raw(&format!(
+                    "step {} ip link set dev \"$dev\" name {tmp}",
+                    sh_quote(&format!("rename the VM NIC for {guest}"))
+                ));
+                vm.step(
+                    &format!("move the VM NIC into {}", guest.ns),
+                    ["ip", "link", "set", "dev", &tmp, "netns", &real],
+                );
+                vm.step(
+                    &format!("name the VM NIC {guest}"),
+                    [
+                        "ip",
+                        "-n",
+                        &real,
+                        "link",
+                        "set",
+                        "dev",
+                        &tmp,
+                        "name",
+                        &guest.ifname,
+                    ],
+                );
+                if let Some(m) = guest.mtu {
+                    let m = m.to_string();
+                    vm.step(
+                        &format!("set the MTU of {guest}"),
+                        [
+                            "ip",
+                            "-n",
+                            &real,
+                            "link",
+                            "set",
+                            "dev",
+                            &guest.ifname,
+                            "mtu",
+                            &m,
+                        ],
+                    );
+                }
+            }
+        }
+
+        for (what, argv) in vm_veths {
+            vm.step(&what, argv);
+        }
+
+        for (ns, name, table) in &self.vrfs {
+            let table = table.to_string();
+            let args = ["link", "add", name.as_str(), "type", "vrf", "table", &table];
+            if in_vm(ns) {
+                vm.step(
+                    &format!("add VRF {name} in {ns}"),
+                    ip_words(lab.ns(ns), args),
+                );
+            } else {
+                run(&format!("add VRF {name} in {ns}"), ip_in(lab.ns(ns), args))?;
+            }
+        }
+        for (ns, ifname, vrf) in &self.vrf_members {
+            let args = [
+                "link",
+                "set",
+                "dev",
+                ifname.as_str(),
+                "master",
+                vrf.as_str(),
+            ];
+            let step = format!("enslave {ns}:{ifname} to VRF {vrf}");
+            if in_vm(ns) {
+                vm.step(&step, ip_words(lab.ns(ns), args));
+            } else {
+                run(&step, ip_in(lab.ns(ns), args))?;
+            }
         }
 
         for (ns, key, value) in &self.sysctls {
-            run(
-                &format!("set sysctl {key} in {ns}"),
-                exec_in(lab.ns(ns), ["sysctl", "-qw", &format!("{key}={value}")]),
-            )?;
+            let setting = format!("{key}={value}");
+            let step = format!("set sysctl {key} in {ns}");
+            if in_vm(ns) {
+                vm.step(
+                    &step,
+                    ["ip", "netns", "exec", lab.ns(ns), "sysctl", "-qw", &setting],
+                );
+            } else {
+                run(&step, exec_in(lab.ns(ns), ["sysctl", "-qw", &setting]))?;
+            }
         }
 
         // Links go up before addresses are added: an IPv6 address added to a
         // down veth stays unusable for up to a second or two after link-up.
-        for end in self.veths.iter().flat_map(|(a, b)| [a, b]) {
-            run(
-                &format!("bring up {end}"),
-                ip_in(lab.ns(&end.ns), ["link", "set", "dev", &end.ifname, "up"]),
-            )?;
+        let up: Vec<(&str, &str)> = self
+            .veths
+            .iter()
+            .flat_map(|(a, b)| [a, b])
+            .map(|e| (e.ns.as_str(), e.ifname.as_str()))
+            .chain(
+                self.vrfs
+                    .iter()
+                    .map(|(ns, name, _)| (ns.as_str(), name.as_str())),
+            )
+            .collect();
+        for (ns, ifname) in up {
+            let step = format!("bring up {ns}:{ifname}");
+            let args = ["link", "set", "dev", ifname, "up"];
+            if in_vm(ns) {
+                vm.step(&step, ip_words(lab.ns(ns), args));
+            } else {
+                run(&step, ip_in(lab.ns(ns), args))?;
+            }
         }
 
         for a in &self.addresses {
@@ -102,50 +412,151 @@ impl Topology {
             if a.cidr.is_ipv6() && (a.nodad || self.disable_dad) {
                 args.push("nodad");
             }
-            run(
-                &format!("add address {cidr} to {}:{}", a.ns, a.ifname),
-                ip_in(lab.ns(&a.ns), args),
-            )?;
+            let step = format!("add address {cidr} to {}:{}", a.ns, a.ifname);
+            if in_vm(&a.ns) {
+                vm.step(&step, ip_words(lab.ns(&a.ns), args));
+            } else {
+                run(&step, ip_in(lab.ns(&a.ns), args))?;
+            }
         }
 
         for n in &self.neighbours {
             let addr = n.addr.to_string();
             let mac = format_mac(&n.mac);
-            run(
-                &format!("add neighbour {addr} on {}:{}", n.ns, n.ifname),
-                ip_in(
-                    lab.ns(&n.ns),
-                    [
-                        "neigh",
-                        "replace",
-                        &addr,
-                        "lladdr",
-                        &mac,
-                        "dev",
-                        &n.ifname,
-                        "nud",
-                        "permanent",
-                    ],
-                ),
-            )?;
+            let args = [
+                "neigh",
+                "replace",
+                &addr,
+                "lladdr",
+                &mac,
+                "dev",
+                &n.ifname,
+                "nud",
+                "permanent",
+            ];
+            let step = format!("add neighbour {addr} on {}:{}", n.ns, n.ifname);
+            if in_vm(&n.ns) {
+                vm.step(&step, ip_words(lab.ns(&n.ns), args));
+            } else {
+                run(&step, ip_in(lab.ns(&n.ns), args))?;
+            }
         }
 
         for (ns, addr) in &self.tunsrcs {
             let addr = addr.to_string();
-            run(
-                &format!("set tunsrc {addr} in {ns}"),
-                ip_in(lab.ns(ns), ["sr", "tunsrc", "set", &addr]),
-            )?;
+            let args = ["sr", "tunsrc", "set", &addr];
+            let step = format!("set tunsrc {addr} in {ns}");
+            if in_vm(ns) {
+                vm.step(&step, ip_words(lab.ns(ns), args));
+            } else {
+                run(&step, ip_in(lab.ns(ns), args))?;
+            }
         }
 
         for (ns, route) in &self.routes {
-            run(
-                &format!("add route in {ns}"),
-                ip_in(lab.ns(ns), route.to_args()),
-            )?;
+            let step = format!("add route in {ns}");
+            if in_vm(ns) {
+                vm.step(&step, ip_words(lab.ns(ns), route.to_args()));
+            } else {
+                run(&step, ip_in(lab.ns(ns), route.to_args()))?;
+            }
+        }
+        if let Some(v) = &lab.vm {
+            vm.run(v)?;
         }
         Ok(lab)
     }
+}
+
+/// `ip -n REAL args...` as words for a [`VmScript`] step.
+fn ip_words<I, S>(real: &str, args: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut words = vec!["ip".to_string(), "-n".into(), real.to_string()];
+    words.extend(args.into_iter().map(|a| a.as_ref().to_string()));
+    words
+}
+
+/// The wire namespace: IPv6 off (it must not speak on the links), then per
+/// host-VM link the host's veth end (its peer `wN` here), a tap `tN` for
+/// QEMU and a bridge `bN` joining the two, multicast snooping off so that
+/// neighbour discovery floods.
+fn wire_up(
+    wire: &str,
+    lab: &Lab,
+    crossing: &[(&VethEnd, String, u32)],
+    nics: &[(VmNic, &VethEnd, u32)],
+) -> Result<(), Error> {
+    run(
+        "disable IPv6 in the VM's wire namespace",
+        exec_in(
+            wire,
+            [
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1",
+            ],
+        ),
+    )?;
+    for ((host, peer, mtu), (nic, guest, _)) in crossing.iter().zip(nics) {
+        let mtu = mtu.to_string();
+        let bridge = format!("b{}", &peer[1..]);
+        let mut cmd = Command::new("ip");
+        cmd.args(["link", "add"])
+            .args(host.link_args(lab.ns(&host.ns)))
+            .args([
+                "type", "veth", "peer", "name", peer, "netns", wire, "mtu", &mtu,
+            ]);
+        run(&format!("create veth {host} <-> VM link to {guest}"), cmd)?;
+        let steps: [(&str, Vec<&str>); 7] = [
+            (
+                "add tap",
+                vec!["tuntap", "add", "dev", &nic.tap, "mode", "tap"],
+            ),
+            (
+                "set tap MTU",
+                vec!["link", "set", "dev", &nic.tap, "mtu", &mtu],
+            ),
+            (
+                "add bridge",
+                vec![
+                    "link",
+                    "add",
+                    &bridge,
+                    "mtu",
+                    &mtu,
+                    "type",
+                    "bridge",
+                    "mcast_snooping",
+                    "0",
+                ],
+            ),
+            (
+                "enslave veth",
+                vec!["link", "set", "dev", peer, "master", &bridge],
+            ),
+            (
+                "enslave tap",
+                vec!["link", "set", "dev", &nic.tap, "master", &bridge],
+            ),
+            ("bring up veth", vec!["link", "set", "dev", peer, "up"]),
+            ("bring up tap", vec!["link", "set", "dev", &nic.tap, "up"]),
+        ];
+        for (what, args) in steps {
+            run(
+                &format!("{what} for the VM link to {guest}"),
+                ip_in(wire, args),
+            )?;
+        }
+        run(
+            &format!("bring up the bridge for the VM link to {guest}"),
+            ip_in(wire, ["link", "set", "dev", &bridge, "up"]),
+        )?;
+    }
+    Ok(())
 }
 
 impl Lab {
@@ -155,10 +566,20 @@ impl Lab {
     /// If the topology declared no such namespace (as do all methods taking
     /// a logical `ns`).
     pub fn ns(&self, logical: &str) -> &str {
-        match self.names.iter().find(|(l, _)| l == logical) {
+        match self
+            .names
+            .iter()
+            .chain(&self.vm_names)
+            .find(|(l, _)| l == logical)
+        {
             Some((_, real)) => real,
             None => {
-                let known: Vec<&str> = self.names.iter().map(|(l, _)| l.as_str()).collect();
+                let known: Vec<&str> = self
+                    .names
+                    .iter()
+                    .chain(&self.vm_names)
+                    .map(|(l, _)| l.as_str())
+                    .collect();
                 panic!(
                     "lab has no namespace `{logical}` (it has: {})",
                     known.join(", ")
@@ -167,18 +588,64 @@ impl Lab {
         }
     }
 
-    /// Every (logical, real) namespace name, in declaration order.
+    /// Every (logical, real) namespace name: the host's in declaration
+    /// order, then those inside the VM (their real names exist only there).
     pub fn namespaces(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.names.iter().map(|(l, r)| (l.as_str(), r.as_str()))
+        self.names
+            .iter()
+            .chain(&self.vm_names)
+            .map(|(l, r)| (l.as_str(), r.as_str()))
+    }
+
+    /// True when `ns` lives in the lab's Linux VM (see [`crate::vm`]).
+    pub fn is_in_vm(&self, ns: &str) -> bool {
+        self.vm_names.iter().any(|(l, _)| l == ns)
+    }
+
+    /// The lab's VM, if a namespace needed one.
+    pub fn vm(&self) -> Option<&Vm> {
+        self.vm.as_ref()
+    }
+
+    /// The error for a host-only operation on a namespace in the VM.
+    fn vm_only(&self, ns: &str, what: &str) -> Error {
+        Error::Vm(format!(
+            "namespace `{ns}` lives in the lab's Linux VM ({}): {what} works only in host \
+             namespaces; use exec, exec_ok or ip there",
+            self.vm_reason
+        ))
     }
 
     /// `ip netns exec REAL argv...`, ready to be configured and run.
+    ///
+    /// # Panics
+    /// If `ns` lives in the lab's VM ([`Lab::is_in_vm`]): a host process
+    /// cannot run there; use [`Lab::exec`].
     pub fn command<I, S>(&self, ns: &str, argv: I) -> Command
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        if self.is_in_vm(ns) {
+            panic!("{}", self.vm_only(ns, "Lab::command"));
+        }
         exec_in(self.ns(ns), argv)
+    }
+
+    /// Runs `argv` in the VM's namespace `ns` (to completion, at most two
+    /// minutes).
+    fn exec_vm<I, S>(&self, ns: &str, argv: I) -> Result<Output, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let vm = self.vm.as_ref().expect("a lab with VM namespaces has a VM");
+        let mut script = format!("ip netns exec {}", sh_quote(self.ns(ns)));
+        for word in argv {
+            script.push(' ');
+            script.push_str(&sh_quote(&word.as_ref().to_string_lossy()));
+        }
+        Ok(vm.sh(&script, Duration::from_secs(120))?.into_output())
     }
 
     /// Runs `argv` in `ns` to completion, stdin closed, output captured.
@@ -188,6 +655,9 @@ impl Lab {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        if self.is_in_vm(ns) {
+            return self.exec_vm(ns, argv);
+        }
         let mut cmd = self.command(ns, argv);
         let command = render(&cmd);
         cmd.stdin(Stdio::null())
@@ -205,6 +675,11 @@ impl Lab {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        if self.is_in_vm(ns) {
+            let argv: Vec<OsString> = argv.into_iter().map(|a| a.as_ref().to_owned()).collect();
+            let out = self.exec_vm(ns, &argv)?;
+            return check_vm_output(&format!("exec in {ns} (in the lab's VM)"), &argv, out);
+        }
         run(&format!("exec in {ns}"), self.command(ns, argv))
     }
 
@@ -214,6 +689,13 @@ impl Lab {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        if self.is_in_vm(ns) {
+            let mut argv: Vec<OsString> = vec!["ip".into()];
+            argv.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+            let out = self.exec_vm(ns, &argv)?;
+            let out = check_vm_output(&format!("ip in {ns} (in the lab's VM)"), &argv, out)?;
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
         let out = run(&format!("ip in {ns}"), ip_in(self.ns(ns), args))?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -226,6 +708,9 @@ impl Lab {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        if self.is_in_vm(ns) {
+            return Err(self.vm_only(ns, "spawn"));
+        }
         let mut cmd = self.command(ns, argv);
         cmd.stdin(Stdio::null()).stdout(Stdio::null());
         NsChild::spawn(&format!("spawn in {ns}"), cmd)
@@ -284,17 +769,30 @@ impl Lab {
         R: Send,
         F: FnOnce() -> R + Send,
     {
+        if self.is_in_vm(ns) {
+            return Err(self.vm_only(ns, "in_ns"));
+        }
         in_netns(self.ns(ns), f)
     }
 
     /// An AF_PACKET socket bound to `ifname` in `ns`.
     pub fn packet_socket(&self, ns: &str, ifname: &str) -> Result<PacketSocket, Error> {
+        if self.is_in_vm(ns) {
+            return Err(self.vm_only(ns, "a packet socket"));
+        }
         PacketSocket::bind(self.ns(ns), ifname)
     }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        // QEMU first: its taps live in the wire namespace.
+        self.vm.take();
+        for real in self.wire.iter() {
+            if let Err(e) = delete_netns(real) {
+                eprintln!("lab: teardown: {e}");
+            }
+        }
         for (_, real) in self.names.iter().rev() {
             if let Err(e) = delete_netns(real) {
                 eprintln!("lab: teardown: {e}");
@@ -422,6 +920,23 @@ fn render(cmd: &Command) -> String {
     words.join(" ")
 }
 
+/// A VM command's output, with a non-zero exit as an [`Error::Command`].
+fn check_vm_output(step: &str, argv: &[OsString], out: Output) -> Result<Output, Error> {
+    if out.status.success() {
+        return Ok(out);
+    }
+    let words: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    Err(Error::Command {
+        step: step.to_string(),
+        command: words.join(" "),
+        status: out.status.to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    })
+}
+
 /// Runs `cmd` to completion; a non-zero exit is an [`Error::Command`].
 fn run(step: &str, mut cmd: Command) -> Result<Output, Error> {
     let command = render(&cmd);
@@ -517,7 +1032,7 @@ fn owner_pid(prefix: &str, name: &str) -> Option<u32> {
 }
 
 /// True if `pid` names a live (not zombie) process.
-fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };

@@ -37,12 +37,16 @@
 //! one direction (this kernel has no netem), for tests that need a known
 //! extra delay.
 
+mod cpio;
 mod delay;
+mod features;
 mod lab;
 mod packet;
 mod spec;
+pub mod vm;
 
 pub use crate::delay::{DelayStage, Direction, DirectionStats, DEFAULT_QUEUE_FRAMES, SPIN};
+pub use crate::features::{host_has, host_probe, KernelFeature, Probe};
 pub use crate::lab::{in_netns, Lab, NsChild, NETNS_DIR};
 pub use crate::packet::{PacketSocket, MAX_FRAME};
 pub use crate::spec::{
@@ -94,6 +98,9 @@ pub enum Error {
     /// Duplicate address detection failed or did not finish.
     #[error("duplicate address detection {0}")]
     Dad(String),
+    /// The lab's Linux VM is missing, failed, or cannot do what was asked.
+    #[error("lab VM: {0}")]
+    Vm(String),
 }
 
 /// Whether a root-only test should run.

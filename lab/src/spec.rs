@@ -1,9 +1,12 @@
 //! The declarative part: what a topology contains, and how each item renders
 //! to iproute2 arguments. Nothing here touches the system.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
+
+use crate::features::KernelFeature;
 
 /// A MAC address, most significant byte first.
 pub type Mac = [u8; 6];
@@ -616,7 +619,17 @@ pub struct Topology {
     pub(crate) tunsrcs: Vec<(String, Ipv6Addr)>,
     pub(crate) routes: Vec<(String, Route)>,
     pub(crate) disable_dad: bool,
+    /// (ns, VRF device, table)
+    pub(crate) vrfs: Vec<(String, String, u32)>,
+    /// (ns, interface, VRF device)
+    pub(crate) vrf_members: Vec<(String, String, String)>,
+    pub(crate) needs: Vec<(String, KernelFeature)>,
+    pub(crate) force_vm: Vec<String>,
 }
+
+/// The logical name of the host namespace that joins a lab's VM to its
+/// host namespaces (taps and bridges); reserved.
+pub(crate) const WIRE_NS: &str = "vmwire";
 
 /// The default prefix of real namespace names.
 pub const DEFAULT_PREFIX: &str = "s6lab";
@@ -640,6 +653,10 @@ impl Topology {
             tunsrcs: Vec::new(),
             routes: Vec::new(),
             disable_dad: true,
+            vrfs: Vec::new(),
+            vrf_members: Vec::new(),
+            needs: Vec::new(),
+            force_vm: Vec::new(),
         }
     }
 
@@ -745,6 +762,75 @@ impl Topology {
         self
     }
 
+    /// Adds a VRF device `name` bound to routing table `table` in `ns`
+    /// (`ip link add NAME type vrf table N`, then up with the links). The
+    /// namespace needs [`KernelFeature::Vrf`].
+    pub fn vrf(mut self, ns: &str, name: &str, table: u32) -> Self {
+        self.vrfs.push((ns.to_string(), name.to_string(), table));
+        self
+    }
+
+    /// Enslaves `ifname` of `ns` to VRF device `vrf` (before any address is
+    /// added: enslaving drops IPv6 addresses).
+    pub fn vrf_member(mut self, ns: &str, ifname: &str, vrf: &str) -> Self {
+        self.vrf_members
+            .push((ns.to_string(), ifname.to_string(), vrf.to_string()));
+        self
+    }
+
+    /// Declares that `ns` needs `feature` of its kernel, for needs the
+    /// routes do not show (e.g. a program that adds seg6 routes at run
+    /// time). Routes and tunnel sources declare their own.
+    pub fn needs(mut self, ns: &str, feature: KernelFeature) -> Self {
+        self.needs.push((ns.to_string(), feature));
+        self
+    }
+
+    /// Places `ns` in the lab's Linux VM even where the host kernel could
+    /// host it (for tests of the VM path itself).
+    pub fn in_vm(mut self, ns: &str) -> Self {
+        self.force_vm.push(ns.to_string());
+        self
+    }
+
+    /// What `ns` needs of its kernel: declared with [`Topology::needs`], and
+    /// implied by its seg6 routes, local SIDs, tunnel source and VRFs.
+    pub fn features_of(&self, ns: &str) -> BTreeSet<KernelFeature> {
+        let mut set: BTreeSet<KernelFeature> = self
+            .needs
+            .iter()
+            .filter(|(n, _)| n == ns)
+            .map(|(_, f)| *f)
+            .collect();
+        for (n, route) in &self.routes {
+            if n != ns {
+                continue;
+            }
+            match route {
+                Route::Seg6(_) => {
+                    set.insert(KernelFeature::Seg6);
+                }
+                Route::Seg6Local(r) => {
+                    set.insert(KernelFeature::Seg6);
+                    if matches!(
+                        r.action,
+                        Seg6LocalAction::EndDT4 { .. } | Seg6LocalAction::EndDT46 { .. }
+                    ) {
+                        set.insert(KernelFeature::Vrf);
+                    }
+                }
+                Route::Ip(_) | Route::Raw(_) => {}
+            }
+        }
+        if self.tunsrcs.iter().any(|(n, _)| n == ns) {
+            set.insert(KernelFeature::Seg6);
+        }
+        if self.vrfs.iter().any(|(n, _, _)| n == ns) {
+            set.insert(KernelFeature::Vrf);
+        }
+        set
+    }
+
     /// With `true`, leaves duplicate address detection on (then call
     /// [`crate::Lab::wait_for_dad`] before using IPv6 addresses). Off by default.
     pub fn dad(mut self, enabled: bool) -> Self {
@@ -768,6 +854,11 @@ impl Topology {
             if name.is_empty() || name.len() > 16 || !name.chars().all(valid_char) {
                 return Err(format!(
                     "namespace `{name}`: expected 1 to 16 letters, digits, `_` or `-`"
+                ));
+            }
+            if name == WIRE_NS {
+                return Err(format!(
+                    "namespace `{WIRE_NS}` is reserved for the lab's links to its VM"
                 ));
             }
             if self.namespaces[..i].contains(name) {
@@ -828,6 +919,24 @@ impl Topology {
         for (ns, route) in &self.routes {
             known(ns, "a route")?;
             route.check()?;
+        }
+        for (ns, name, _) in &self.vrfs {
+            known(ns, &format!("VRF {name}"))?;
+            ifname_ok(name)?;
+        }
+        for (ns, ifname, vrf) in &self.vrf_members {
+            known(ns, &format!("VRF member {ifname}"))?;
+            if !self.vrfs.iter().any(|(n, v, _)| n == ns && v == vrf) {
+                return Err(format!(
+                    "{ns}:{ifname} is enslaved to VRF `{vrf}`, which {ns} does not declare"
+                ));
+            }
+        }
+        for (ns, _) in &self.needs {
+            known(ns, "a kernel need")?;
+        }
+        for ns in &self.force_vm {
+            known(ns, "in_vm")?;
         }
         Ok(())
     }

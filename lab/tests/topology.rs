@@ -114,9 +114,12 @@ fn routed_line_with_static_neighbours() {
     );
 }
 
-/// h1 — r1 ==SRv6== r2 — h2: r1 encapsulates toward a SID on r2, which
-/// decapsulates with End.DT6 (IPv6) or End.DX4 (IPv4). The frames between
-/// r1 and r2 are captured to prove the traffic took the tunnel.
+/// h1 — r1 ==SRv6== w ==SRv6== r2 — h2: r1 encapsulates toward a SID on
+/// r2, which decapsulates with End.DT6 (IPv6) or End.DX4 (IPv4); w is a
+/// plain IPv6 router (the WAN). The frames r1 sends to w are captured to
+/// prove the traffic took the tunnel. r1 and r2 run wherever the kernel
+/// has seg6: on the host, or in the lab's Linux VM (then w, a host
+/// namespace, is where their frames can be captured).
 #[test]
 fn kernel_srv6_encap_and_decap() {
     if !lab::require_root() {
@@ -124,11 +127,13 @@ fn kernel_srv6_encap_and_decap() {
         return;
     }
     let lab = Topology::new()
-        .namespaces(&["h1", "r1", "r2", "h2"])
+        .namespaces(&["h1", "r1", "w", "r2", "h2"])
         .link(("h1", "eth0"), ("r1", "eth0"))
-        .link(("r1", "eth1"), ("r2", "eth0"))
+        .link(("r1", "eth1"), ("w", "eth0"))
+        .link(("w", "eth1"), ("r2", "eth0"))
         .link(("r2", "eth1"), ("h2", "eth0"))
         .forwarding("r1")
+        .forwarding("w")
         .forwarding("r2")
         .addr("h1", "eth0", "10.0.1.1/24")
         .addr("h1", "eth0", "fc00:1::1/64")
@@ -136,8 +141,12 @@ fn kernel_srv6_encap_and_decap() {
         .addr("r1", "eth0", "fc00:1::2/64")
         .addr("r1", "eth1", "fc00:12::1/64")
         .addr("r1", "eth1", "10.0.12.1/24")
-        .addr("r2", "eth0", "fc00:12::2/64")
-        .addr("r2", "eth0", "10.0.12.2/24")
+        .addr("w", "eth0", "fc00:12::2/64")
+        .addr("w", "eth0", "10.0.12.2/24")
+        .addr("w", "eth1", "fc00:23::1/64")
+        .addr("w", "eth1", "10.0.23.1/24")
+        .addr("r2", "eth0", "fc00:23::2/64")
+        .addr("r2", "eth0", "10.0.23.2/24")
         .addr("r2", "eth1", "10.0.2.1/24")
         .addr("r2", "eth1", "fc00:2::1/64")
         .addr("h2", "eth0", "10.0.2.2/24")
@@ -156,6 +165,11 @@ fn kernel_srv6_encap_and_decap() {
             "r1",
             Route::seg6("10.0.2.0/24", Seg6Mode::Encap, &["fc00:b2::4"], "eth1"),
         )
+        .route("w", Route::to("fc00:b2::/64").via("fc00:23::2"))
+        .route("w", Route::to("fc00:1::/64").via("fc00:12::1"))
+        .route("w", Route::to("10.0.1.0/24").via("10.0.12.1"))
+        .route("w", Route::to("10.0.2.0/24").via("10.0.23.2"))
+        .route("w", Route::to("fc00:2::/64").via("fc00:23::2"))
         .route(
             "r2",
             Route::seg6local(
@@ -168,10 +182,19 @@ fn kernel_srv6_encap_and_decap() {
             "r2",
             Route::seg6local("fc00:b2::4", Seg6LocalAction::end_dx4("10.0.2.2"), "eth1"),
         )
-        .route("r2", Route::to("fc00:1::/64").via("fc00:12::1"))
-        .route("r2", Route::to("10.0.1.0/24").via("10.0.12.1"))
+        .route("r2", Route::to("fc00:1::/64").via("fc00:23::1"))
+        .route("r2", Route::to("10.0.1.0/24").via("10.0.23.1"))
         .build()
         .expect("build");
+    // Where seg6 is missing on the host, both routers are in the VM and
+    // nothing else is.
+    let vm = !lab::host_has(lab::KernelFeature::Seg6);
+    for ns in ["r1", "r2"] {
+        assert_eq!(lab.is_in_vm(ns), vm, "{ns}");
+    }
+    for ns in ["h1", "w", "h2"] {
+        assert!(!lab.is_in_vm(ns), "{ns} needs nothing the host lacks");
+    }
 
     let r1_routes = lab.ip("r1", ["-6", "route", "show"]).unwrap();
     assert!(
@@ -195,7 +218,7 @@ fn kernel_srv6_encap_and_decap() {
     let tunsrc = lab.ip("r1", ["sr", "tunsrc", "show"]).unwrap();
     assert!(tunsrc.contains("fc00:12::1"), "{tunsrc}");
 
-    let capture = lab.packet_socket("r2", "eth0").unwrap();
+    let capture = lab.packet_socket("w", "eth0").unwrap();
     ping(&lab, "h1", "fc00:2::2");
     ping(&lab, "h1", "10.0.2.2");
 
