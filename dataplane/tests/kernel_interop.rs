@@ -115,6 +115,21 @@ fn end_dx_matches_kernel() {
     kernel_does_it(Group::EndDX);
 }
 
+/// End.DT4 (`vrftable 200`, a Linux VRF device bound to table 200), with
+/// and without an SRH. The host kernel of the test machine has no VRF: it
+/// runs in the lab's Linux VM.
+#[test]
+fn end_dt4_through_a_linux_vrf_matches_kernel() {
+    kernel_does_it(Group::EndDT4);
+}
+
+/// End.DT46 (`vrftable 200`) with IPv4 and IPv6 inner packets, with and
+/// without an SRH.
+#[test]
+fn end_dt46_through_a_linux_vrf_matches_kernel() {
+    kernel_does_it(Group::EndDT46);
+}
+
 // ---- B: we do it, the kernel accepts it ----
 
 /// (i) srv6d H.Encaps, 2 SIDs: kernel End on r1, kernel End.DT6 on r2.
@@ -144,10 +159,30 @@ fn our_h_encaps_red_two_sids_through_kernel_end_and_end_dt6() {
 }
 
 /// (iv) IPv4 inner: srv6d H.Encaps through the kernel End on r1 into the
-/// kernel End.DX4 on r2 (no End.DT4 on this kernel: no VRF devices).
+/// kernel End.DX4 on r2.
 #[test]
 fn our_h_encaps_ipv4_inner_into_kernel_end_dx4() {
     kernel_accepts_it("b-encaps-v4");
+}
+
+/// srv6d H.Encaps, IPv4 inner, through the kernel End on r1 into the
+/// kernel End.DT4 of a VRF on r2.
+#[test]
+fn our_h_encaps_ipv4_inner_into_kernel_end_dt4_in_a_vrf() {
+    kernel_accepts_it("b-dt4");
+}
+
+/// srv6d H.Encaps, IPv4 inner, straight into the kernel End.DT46 of r2.
+#[test]
+fn our_h_encaps_ipv4_inner_into_kernel_end_dt46_in_a_vrf() {
+    kernel_accepts_it("b-dt46-v4");
+}
+
+/// srv6d H.Encaps.Red, IPv6 inner, through the kernel End on r1 into the
+/// kernel End.DT46 of r2.
+#[test]
+fn our_h_encaps_red_ipv6_inner_into_kernel_end_dt46_in_a_vrf() {
+    kernel_accepts_it("b-dt46-v6");
 }
 
 // ---- the harness itself (no root needed) ----

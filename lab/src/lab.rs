@@ -341,16 +341,29 @@ impl Topology {
             vm.step(&what, argv);
         }
 
+        let mut strict: Vec<&str> = Vec::new();
         for (ns, name, table) in &self.vrfs {
             let table = table.to_string();
             let args = ["link", "add", name.as_str(), "type", "vrf", "table", &table];
+            let step = format!("add VRF {name} in {ns}");
+            // The kernel's End.DT4 / End.DT46 (`vrftable`) insist on strict
+            // mode: one VRF device per table.
+            let setting = ["sysctl", "-qw", "net.vrf.strict_mode=1"];
+            let strict_step = format!("set net.vrf.strict_mode=1 in {ns}");
+            let first = !strict.contains(&ns.as_str());
+            strict.push(ns);
             if in_vm(ns) {
-                vm.step(
-                    &format!("add VRF {name} in {ns}"),
-                    ip_words(lab.ns(ns), args),
-                );
+                vm.step(&step, ip_words(lab.ns(ns), args));
+                if first {
+                    let mut words = vec!["ip", "netns", "exec", lab.ns(ns)];
+                    words.extend(setting);
+                    vm.step(&strict_step, words);
+                }
             } else {
-                run(&format!("add VRF {name} in {ns}"), ip_in(lab.ns(ns), args))?;
+                run(&step, ip_in(lab.ns(ns), args))?;
+                if first {
+                    run(&strict_step, exec_in(lab.ns(ns), setting))?;
+                }
             }
         }
         for (ns, ifname, vrf) in &self.vrf_members {

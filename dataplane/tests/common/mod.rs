@@ -265,6 +265,12 @@ pub const SID_DT6: &str = "fc00:a::d6";
 pub const SID_DT6_T100: &str = "fc00:a::d7";
 pub const SID_DX6: &str = "fc00:a::d8";
 pub const SID_DX4: &str = "fc00:a::d9";
+pub const SID_DT4: &str = "fc00:a::da";
+pub const SID_DT46: &str = "fc00:a::db";
+/// The VRF device of `dut` (and of `r2` in topology B) for End.DT4 and
+/// End.DT46, and its table (srv6d's VRF id in the mirror).
+pub const VRF_DEV: &str = "vrf-c";
+pub const VRF_TABLE: u32 = 200;
 /// The inner destination of the End.DX4 case: not on any link of `dut`.
 ///
 /// Linux's End.DX4 (`input_action_end_dx4`) uses nh4 only as the key of an
@@ -290,6 +296,8 @@ pub enum Group {
     EndX,
     EndDT6,
     EndDX,
+    EndDT4,
+    EndDT46,
 }
 
 /// What srv6d does with a route of the mirrored FIB.
@@ -718,7 +726,137 @@ pub fn dut_cases() -> Vec<DutCase> {
             next_hop: IpAddr::V4(v4(SINK4)),
         });
     }
+    // End.DT4 and End.DT46 through a Linux VRF (`vrftable 200`, a VRF
+    // device bound to table 200), with and without an SRH; the decapsulated
+    // packet is routed in table 200 toward sink.
+    for (id, title, sid, group, inner_v6, with_srh) in [
+        (
+            "dt4",
+            "End.DT4 vrftable 200, SRH SL 0",
+            SID_DT4,
+            Group::EndDT4,
+            false,
+            true,
+        ),
+        (
+            "dt4-nosrh",
+            "End.DT4 vrftable 200, no SRH (IPv4-in-IPv6)",
+            SID_DT4,
+            Group::EndDT4,
+            false,
+            false,
+        ),
+        (
+            "dt46-v4",
+            "End.DT46 vrftable 200, IPv4 inner, SRH SL 0",
+            SID_DT46,
+            Group::EndDT46,
+            false,
+            true,
+        ),
+        (
+            "dt46-v6",
+            "End.DT46 vrftable 200, IPv6 inner, SRH SL 0",
+            SID_DT46,
+            Group::EndDT46,
+            true,
+            true,
+        ),
+        (
+            "dt46-v6-nosrh",
+            "End.DT46 vrftable 200, IPv6 inner, no SRH (IPv6-in-IPv6)",
+            SID_DT46,
+            Group::EndDT46,
+            true,
+            false,
+        ),
+    ] {
+        k += 1;
+        let (inner, pfx, next_hop) = if inner_v6 {
+            (
+                udp_v6(
+                    v6("fc00:c0::1"),
+                    v6("fc00:46::5"),
+                    0x28,
+                    0x12345,
+                    42,
+                    7000 + k as u16,
+                    &payload(id),
+                ),
+                "fc00:46::/64",
+                IpAddr::V6(v6(SINK6)),
+            )
+        } else {
+            (
+                udp_v4(
+                    v4(SRC4),
+                    v4("10.40.0.5"),
+                    0xb8,
+                    42,
+                    0x4400 + k as u16,
+                    7000 + k as u16,
+                    &payload(id),
+                ),
+                "10.40.0.0/24",
+                IpAddr::V4(v4(SINK4)),
+            )
+        };
+        let (action, behavior) = if group == Group::EndDT4 {
+            (
+                Seg6LocalAction::EndDT4 {
+                    vrftable: VRF_TABLE,
+                },
+                SidBehavior::EndDT4 { vrf: VRF_TABLE },
+            )
+        } else {
+            (
+                Seg6LocalAction::EndDT46 {
+                    vrftable: VRF_TABLE,
+                },
+                SidBehavior::EndDT46 { vrf: VRF_TABLE },
+            )
+        };
+        let via = if inner_v6 { SINK6 } else { SINK4 };
+        let list = [v6(sid)];
+        cases.push(DutCase {
+            id: id.into(),
+            group,
+            title: title.into(),
+            kernel: vec![
+                Route::seg6local(sid, action, "eth1").into(),
+                Route::to(pfx).via(via).dev("eth1").table(VRF_TABLE).into(),
+            ],
+            ours: vec![
+                Ours::Sid {
+                    sid: v6(sid),
+                    behavior,
+                },
+                Ours::Route {
+                    vrf: VRF_TABLE,
+                    prefix: prefix(pfx),
+                    action: OurAction::ToSink,
+                },
+            ],
+            ingress_vrf: UNDERLAY,
+            packet: srv6(upstream(sid), with_srh.then_some((&list[..], 0)), &inner),
+            next_hop,
+        });
+    }
     cases
+}
+
+/// True when some kernel route of `routes` needs a VRF device (End.DT4,
+/// End.DT46).
+fn needs_vrf<'a>(routes: impl IntoIterator<Item = &'a Route>) -> bool {
+    routes.into_iter().any(|r| {
+        matches!(
+            r,
+            Route::Seg6Local(l) if matches!(
+                l.action,
+                Seg6LocalAction::EndDT4 { .. } | Seg6LocalAction::EndDT46 { .. }
+            )
+        )
+    })
 }
 
 /// `dut`'s kernel routes shared by every case: the remote SIDs via `sink`.
@@ -762,7 +900,11 @@ pub fn dut_topology(cases: &[DutCase]) -> Topology {
         .neigh("dut", "eth1", SINK4, SINK_MAC)
         .neigh("dut", "eth1", DX4_INNER_DST, SINK_MAC)
         .tunsrc("dut", TUNSRC);
-    for route in dut_kernel_routes(cases) {
+    let routes = dut_kernel_routes(cases);
+    if needs_vrf(&routes) {
+        t = t.vrf("dut", VRF_DEV, VRF_TABLE);
+    }
+    for route in routes {
         t = t.route("dut", route);
     }
     t
@@ -959,6 +1101,9 @@ pub const H2_4: &str = "10.0.23.2";
 pub const R1_END: &str = "fc00:b1::e";
 pub const R2_DT6: &str = "fc00:b2::d6";
 pub const R2_DX4: &str = "fc00:b2::d4";
+/// r2's End.DT4 and End.DT46 SIDs (VRF table [`VRF_TABLE`]).
+pub const R2_DT4: &str = "fc00:b2::4d";
+pub const R2_DT46: &str = "fc00:b2::46";
 /// Customer source addresses of the inner packets.
 pub const CUST6: &str = "fc00:c1::1";
 pub const CUST4: &str = "192.0.2.1";
@@ -981,6 +1126,43 @@ pub fn headend_kernel_routes() -> Vec<(&'static str, Route)> {
         (
             "r2",
             Route::seg6local(R2_DX4, Seg6LocalAction::end_dx4(H2_4), "eth0").into(),
+        ),
+        (
+            "r2",
+            Route::seg6local(
+                R2_DT4,
+                Seg6LocalAction::EndDT4 {
+                    vrftable: VRF_TABLE,
+                },
+                "eth0",
+            )
+            .into(),
+        ),
+        (
+            "r2",
+            Route::seg6local(
+                R2_DT46,
+                Seg6LocalAction::EndDT46 {
+                    vrftable: VRF_TABLE,
+                },
+                "eth0",
+            )
+            .into(),
+        ),
+        // The VRF's view of h2's link (a leak of the connected routes).
+        (
+            "r2",
+            Route::to("10.0.23.0/24")
+                .dev("eth1")
+                .table(VRF_TABLE)
+                .into(),
+        ),
+        (
+            "r2",
+            Route::to("fc00:23::/64")
+                .dev("eth1")
+                .table(VRF_TABLE)
+                .into(),
         ),
     ]
 }
@@ -1015,7 +1197,8 @@ pub fn headend_topology() -> Topology {
         .addr("h2", "eth0", &format!("{H2_4}/24"))
         .neigh("r1", "eth1", R2A_6, R2A_MAC)
         .neigh("r2", "eth1", H2_6, H2_MAC)
-        .neigh("r2", "eth1", H2_4, H2_MAC);
+        .neigh("r2", "eth1", H2_4, H2_MAC)
+        .vrf("r2", VRF_DEV, VRF_TABLE);
     for (ns, route) in headend_kernel_routes() {
         t = t.route(ns, route);
     }
@@ -1153,6 +1336,30 @@ pub fn headend_cases() -> Vec<HeadendCase> {
             &[R1_END, R2_DX4],
             false,
             7105,
+        ),
+        mk(
+            "b-dt4",
+            "srv6d H.Encaps [r1 End, r2 End.DT4 in a VRF], IPv4 inner",
+            EncapMode::Encaps,
+            &[R1_END, R2_DT4],
+            false,
+            7106,
+        ),
+        mk(
+            "b-dt46-v4",
+            "srv6d H.Encaps [r2 End.DT46 in a VRF], IPv4 inner",
+            EncapMode::Encaps,
+            &[R2_DT46],
+            false,
+            7107,
+        ),
+        mk(
+            "b-dt46-v6",
+            "srv6d H.Encaps.Red [r1 End, r2 End.DT46 in a VRF], IPv6 inner",
+            EncapMode::EncapsRed,
+            &[R1_END, R2_DT46],
+            true,
+            7108,
         ),
     ]
 }
