@@ -131,4 +131,56 @@ mod tests {
         // Mode field of the file: 0100755.
         assert!(text.contains("000081ed"));
     }
+
+    /// An implementation we did not write reads what we wrote: busybox's
+    /// cpio lists every entry, with its type and size.
+    #[test]
+    fn busybox_cpio_reads_it() {
+        let mut a = Archive::new();
+        let mut made = Vec::new();
+        a.parents("etc/lab/x.conf", &mut made);
+        a.file("etc/lab/x.conf", 0o644, b"key=value\n");
+        a.file("odd", 0o600, b"12345");
+        a.symlink("link", "etc/lab/x.conf");
+        let mut out = Vec::new();
+        a.finish(&mut out).unwrap();
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).is_file())
+            .expect("busybox (Debian package busybox-static, scripts/deps.sh installs it)");
+        let mut child = std::process::Command::new(busybox)
+            .args(["cpio", "-tv"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&out).unwrap();
+        let listed = child.wait_with_output().unwrap();
+        assert!(listed.status.success(), "{listed:?}");
+        let text = String::from_utf8_lossy(&listed.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        assert!(
+            lines[0].starts_with('d') && lines[0].ends_with(" etc"),
+            "{text}"
+        );
+        assert!(
+            lines[1].starts_with('d') && lines[1].ends_with(" etc/lab"),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("-rw-r--r--") && lines[2].contains(" 10 "),
+            "{text}"
+        );
+        assert!(lines[2].ends_with(" etc/lab/x.conf"), "{text}");
+        assert!(
+            lines[3].starts_with("-rw-------") && lines[3].ends_with(" odd"),
+            "{text}"
+        );
+        assert!(
+            lines[4].starts_with('l') && lines[4].ends_with("link -> etc/lab/x.conf"),
+            "{text}"
+        );
+    }
 }

@@ -124,6 +124,8 @@ fn probe_all() -> Vec<(KernelFeature, Probe)> {
             })
             .collect();
     }
+    // A route needs its device up, or the kernel refuses it for that.
+    let _ = ip(&["-n", &name, "link", "set", "dev", "lo", "up"]);
     let result = KernelFeature::ALL
         .iter()
         .map(|f| {

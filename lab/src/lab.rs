@@ -41,6 +41,9 @@ pub struct Lab {
     vm: Option<Vm>,
     /// Why the VM was needed (features the host lacks), for messages.
     vm_reason: String,
+    /// (VM namespace, interface, the wire's veth that faces the host end
+    /// of its link).
+    vm_taps: Vec<(String, String, String)>,
 }
 
 /// Commands run in the VM while building, one step each; the first that
@@ -158,6 +161,7 @@ impl Topology {
             wire: None,
             vm: None,
             vm_reason,
+            vm_taps: Vec::new(),
         };
         let mut vm = VmScript::new();
 
@@ -240,12 +244,9 @@ impl Topology {
                 (host_a, _) => {
                     let (host, guest) = if host_a { (b, a) } else { (a, b) };
                     let n = nics.len();
-                    if guest.queues.is_some_and(|q| q > 1) {
-                        return Err(Error::Topology(format!(
-                            "veth end {guest}: several queues are not supported on an \
-                             interface in the lab's VM"
-                        )));
-                    }
+                    // The VM's NIC has one queue; the wire's veth peer of
+                    // the host end gets the queues the guest end asked for,
+                    // which is what the host end sees of its peer.
                     let mtu = host.mtu.max(guest.mtu).unwrap_or(1500).max(1500);
                     let mac = guest.mac.unwrap_or([
                         0x02,
@@ -264,6 +265,8 @@ impl Topology {
                         mtu,
                     ));
                     crossing.push((host, format!("w{n}"), mtu));
+                    lab.vm_taps
+                        .push((guest.ns.clone(), guest.ifname.clone(), format!("w{n}")));
                 }
             }
         }
@@ -523,6 +526,10 @@ fn wire_up(
             .args([
                 "type", "veth", "peer", "name", peer, "netns", wire, "mtu", &mtu,
             ]);
+        if let Some(q) = guest.queues {
+            let q = q.to_string();
+            cmd.args(["numrxqueues", &q, "numtxqueues", &q]);
+        }
         run(&format!("create veth {host} <-> VM link to {guest}"), cmd)?;
         let steps: [(&str, Vec<&str>); 7] = [
             (
@@ -789,9 +796,24 @@ impl Lab {
     }
 
     /// An AF_PACKET socket bound to `ifname` in `ns`.
+    ///
+    /// For an interface in the lab's VM whose link leads to a host
+    /// namespace, the socket is bound to the link's tap point on the host
+    /// (the veth in the wire namespace that faces the host end): it
+    /// receives what the interface would receive and sends onto the link
+    /// as the interface would, bypassing the VM's kernel (what that kernel
+    /// itself sends appears only with [`PacketSocket::include_outgoing`]).
+    /// Links between two VM namespaces have no such point.
     pub fn packet_socket(&self, ns: &str, ifname: &str) -> Result<PacketSocket, Error> {
         if self.is_in_vm(ns) {
-            return Err(self.vm_only(ns, "a packet socket"));
+            let tap = self.vm_taps.iter().find(|(n, i, _)| n == ns && i == ifname);
+            return match (tap, &self.wire) {
+                (Some((_, _, peer)), Some(wire)) => PacketSocket::bind(wire, peer),
+                _ => Err(self.vm_only(
+                    ns,
+                    &format!("a packet socket on {ifname} (a link inside the VM)"),
+                )),
+            };
         }
         PacketSocket::bind(self.ns(ns), ifname)
     }
