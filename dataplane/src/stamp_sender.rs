@@ -160,22 +160,13 @@ pub struct SenderChannel {
     slot: usize,
 }
 
-/// The [`ReplyError`]s counted per session, in counter order.
-pub const REPLY_ERRORS: [ReplyError; 4] = [
-    ReplyError::Truncated,
-    ReplyError::OtherSession,
-    ReplyError::BadHmac,
-    ReplyError::Length,
-];
+/// The [`ReplyError`]s counted per session, in counter order (the stamp
+/// crate's one list).
+pub const REPLY_ERRORS: [ReplyError; ReplyError::ALL.len()] = ReplyError::ALL;
 
 /// Dense index of a [`ReplyError`] in [`REPLY_ERRORS`].
 pub const fn reply_error_index(e: ReplyError) -> usize {
-    match e {
-        ReplyError::Truncated => 0,
-        ReplyError::OtherSession => 1,
-        ReplyError::BadHmac => 2,
-        ReplyError::Length => 3,
-    }
+    e.index()
 }
 
 /// A session's counters, read by the control plane.
@@ -230,6 +221,12 @@ impl SenderChannel {
     /// True once every test packet of a counted session has been sent.
     pub fn finished(&self) -> bool {
         self.finished.load(Ordering::Acquire)
+    }
+
+    /// Test packets sent by this run of the session so far.
+    #[inline]
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// The counters.

@@ -33,9 +33,24 @@ pub enum ReplyError {
     /// echoed), so this is another session's reply (or a broken one).
     #[error("not the length of this session's test packets")]
     Length,
+    /// A Sequence Number this run of the session has not sent yet: the
+    /// reply to a packet of an earlier run (a session restarted on the same
+    /// ports and SSID starts again at 0 while replies of the old run are
+    /// still on the way) or a forgery.
+    #[error("a Sequence Number this session has not sent")]
+    NotSent,
 }
 
 impl ReplyError {
+    /// Every reason, in counter order ([`ReplyError::index`]).
+    pub const ALL: [ReplyError; 5] = [
+        ReplyError::Truncated,
+        ReplyError::OtherSession,
+        ReplyError::BadHmac,
+        ReplyError::Length,
+        ReplyError::NotSent,
+    ];
+
     /// Stable snake_case counter name.
     pub const fn name(self) -> &'static str {
         match self {
@@ -43,6 +58,18 @@ impl ReplyError {
             ReplyError::OtherSession => "reply_other_session",
             ReplyError::BadHmac => "reply_bad_hmac",
             ReplyError::Length => "reply_length",
+            ReplyError::NotSent => "reply_not_sent",
+        }
+    }
+
+    /// Its position in [`ReplyError::ALL`] (a dense counter index).
+    pub const fn index(self) -> usize {
+        match self {
+            ReplyError::Truncated => 0,
+            ReplyError::OtherSession => 1,
+            ReplyError::BadHmac => 2,
+            ReplyError::Length => 3,
+            ReplyError::NotSent => 4,
         }
     }
 }
@@ -165,6 +192,24 @@ impl SenderSession {
             }
         }
         (seq, t1)
+    }
+
+    /// [`SenderSession::receive`] for a run of the session that has sent
+    /// `sent` test packets (Sequence Numbers 0 to `sent - 1`): a reply
+    /// carrying a Sequence Number not sent yet is [`ReplyError::NotSent`].
+    /// Once the Sequence Number has wrapped (more than 2^32 packets) every
+    /// number has been sent and only `receive`'s checks apply.
+    pub fn receive_sent(
+        &self,
+        payload: &[u8],
+        t4_ns: i64,
+        sent: u64,
+    ) -> Result<Record, ReplyError> {
+        let record = self.receive(payload, t4_ns)?;
+        if sent <= u64::from(u32::MAX) && u64::from(record.seq) >= sent {
+            return Err(ReplyError::NotSent);
+        }
+        Ok(record)
     }
 
     /// Checks a Session-Reflector packet (the UDP data of a reply) and
@@ -375,6 +420,63 @@ mod tests {
         let mut longer = forged.clone();
         longer.extend_from_slice(&[0; 4]);
         assert_eq!(s.receive(&longer, T), Err(ReplyError::Length));
+    }
+
+    #[test]
+    fn a_reply_to_a_sequence_number_not_sent_is_refused() {
+        let mut s = SenderSession::new(
+            9,
+            Mode::Unauthenticated,
+            None,
+            TimestampFormat::Ptp,
+            ee(),
+            base_len(Role::Sender, Mode::Unauthenticated),
+        )
+        .unwrap();
+        let mut replies = Vec::new();
+        for _ in 0..3 {
+            let mut buf = vec![0u8; s.length()];
+            s.build(&mut buf, || T);
+            let cfg = ReflectorConfig::new(
+                crate::reflector::ReflectorMode::Stateless,
+                crate::reflector::UnknownSsid::Reflect,
+                vec![],
+                TimestampFormat::Ptp,
+                ee(),
+                None,
+                false,
+            )
+            .unwrap();
+            let mut state = ReflectorState::new();
+            reflect(&cfg, &mut state, &mut buf, &rx(T + 1_000), || T + 1_500).expect("reflected");
+            replies.push(buf);
+        }
+        // All three sent: every reply is accepted.
+        for (i, r) in replies.iter().enumerate() {
+            assert_eq!(s.receive_sent(r, T + 2_000, 3).unwrap().seq, i as u32);
+        }
+        // A restarted run that has sent one packet: only seq 0 is its own.
+        assert!(s.receive_sent(&replies[0], T + 2_000, 1).is_ok());
+        assert_eq!(
+            s.receive_sent(&replies[1], T + 2_000, 1),
+            Err(ReplyError::NotSent)
+        );
+        assert_eq!(
+            s.receive_sent(&replies[2], T + 2_000, 0),
+            Err(ReplyError::NotSent)
+        );
+        // The other checks come first.
+        assert_eq!(
+            s.receive_sent(&replies[2][..10], T, 0),
+            Err(ReplyError::Truncated)
+        );
+        // Past the wrap every number has been sent.
+        assert!(s
+            .receive_sent(&replies[2], T + 2_000, u64::from(u32::MAX) + 5)
+            .is_ok());
+        for (i, e) in ReplyError::ALL.iter().enumerate() {
+            assert_eq!(e.index(), i, "{e:?}");
+        }
     }
 
     #[test]

@@ -553,7 +553,7 @@ impl Worker {
                 continue;
             }
             addressed.get_or_insert(ch);
-            match ch.spec().session.receive(payload, t4_ns) {
+            match ch.spec().session.receive_sent(payload, t4_ns, ch.sent()) {
                 Ok(record) => {
                     ch.on_reply(record);
                     bump(&self.counters.stamp_replies, 1);
