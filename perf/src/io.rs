@@ -424,6 +424,72 @@ fn socket_stats(fd: &OwnedFd) -> (u64, u64) {
     (u64::from(s.tp_packets), u64::from(s.tp_drops))
 }
 
+/// Sets its flag when dropped: however a scope is left (an error, a
+/// panic), what waits on the flag is released.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// Runs `receive(ready, stop)` on a thread of its own and, once it has set
+/// `ready`, `send()` on the calling thread; then lets frames in flight
+/// arrive (`settle()` returns when they have), sets `stop` and returns both
+/// results. It never
+/// waits on a side that failed: a receiver that ends before it is ready,
+/// or is not ready within `ready_within`, ends the wait and nothing is
+/// sent; a sender that fails (or panics) still stops the receiver. The
+/// error names the side: "generator: ..." or "receiver: ...".
+pub fn send_and_receive<S, R>(
+    receive: impl FnOnce(&AtomicBool, &AtomicBool) -> Result<R, String> + Send,
+    send: impl FnOnce() -> Result<S, String>,
+    ready_within: Duration,
+    settle: impl FnOnce(),
+) -> Result<(S, R), String>
+where
+    R: Send,
+{
+    let ready = AtomicBool::new(false);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|sc| {
+        let rx = sc.spawn(|| receive(&ready, &stop));
+        let stop_receiver = SetOnDrop(&stop);
+        let t0 = Instant::now();
+        while !ready.load(Ordering::Acquire) {
+            let why = if rx.is_finished() {
+                "the receiver ended before it was ready".to_string()
+            } else if t0.elapsed() > ready_within {
+                format!(
+                    "the receiver was not ready within {} s",
+                    ready_within.as_secs_f64()
+                )
+            } else {
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            };
+            drop(stop_receiver);
+            return Err(match rx.join() {
+                Ok(Err(e)) => format!("receiver: {e}"),
+                Ok(Ok(_)) => format!("receiver: {why}"),
+                Err(_) => "receiver: its thread panicked".to_string(),
+            });
+        }
+        let sent = send();
+        if sent.is_ok() {
+            settle();
+        }
+        drop(stop_receiver);
+        let received = rx
+            .join()
+            .map_err(|_| "receiver: its thread panicked".to_string())?;
+        let sent = sent.map_err(|e| format!("generator: {e}"))?;
+        let received = received.map_err(|e| format!("receiver: {e}"))?;
+        Ok((sent, received))
+    })
+}
+
 /// Runs `open` (an AF_XDP socket bind) until it succeeds, for up to 2 s:
 /// the socket of the process or trial before (srv6d, l2fwd, a sink) is
 /// released asynchronously, so its queue and XDP program can still be busy
@@ -508,4 +574,102 @@ pub fn xsk_sink<C: Check>(
         }
     }
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    //! [`send_and_receive`] never waits on a side that failed.
+
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A receiver that counts until stopped, like the real ones.
+    fn until_stopped(ready: &AtomicBool, stop: &AtomicBool) -> Result<u64, String> {
+        ready.store(true, Ordering::Release);
+        let mut n = 0;
+        while !stop.load(Ordering::Acquire) {
+            n += 1;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(n)
+    }
+
+    #[test]
+    fn both_sides_run_and_the_receiver_outlasts_the_sender() {
+        let r = send_and_receive(
+            until_stopped,
+            || Ok(7),
+            Duration::from_secs(5),
+            || std::thread::sleep(Duration::from_millis(20)),
+        );
+        let (sent, received) = r.unwrap();
+        assert_eq!(sent, 7);
+        assert!(received >= 5, "{received}");
+    }
+
+    #[test]
+    fn a_receiver_that_fails_before_it_is_ready_ends_the_wait_and_nothing_is_sent() {
+        let sends = AtomicUsize::new(0);
+        let t0 = Instant::now();
+        let r = send_and_receive(
+            |_: &AtomicBool, _: &AtomicBool| -> Result<(), String> {
+                Err("no AF_XDP socket on bs0".into())
+            },
+            || {
+                sends.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            },
+            Duration::from_secs(60),
+            || {},
+        );
+        assert_eq!(r.unwrap_err(), "receiver: no AF_XDP socket on bs0");
+        assert_eq!(sends.load(Ordering::Relaxed), 0);
+        assert!(t0.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_receiver_never_ready_is_an_error_after_the_limit() {
+        let r = send_and_receive(
+            |_: &AtomicBool, stop: &AtomicBool| -> Result<(), String> {
+                while !stop.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Ok(())
+            },
+            || Ok(()),
+            Duration::from_millis(100),
+            || {},
+        );
+        let e = r.unwrap_err();
+        assert!(e.contains("not ready within 0.1 s"), "{e}");
+    }
+
+    #[test]
+    fn a_failing_sender_stops_the_receiver_and_is_named() {
+        let t0 = Instant::now();
+        let r = send_and_receive(
+            until_stopped,
+            || -> Result<(), String> { Err("EPERM".into()) },
+            Duration::from_secs(5),
+            || std::thread::sleep(Duration::from_secs(60)),
+        );
+        assert_eq!(r.unwrap_err(), "generator: EPERM");
+        // Neither the settling time nor the receiver held it up.
+        assert!(t0.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_panicking_sender_still_stops_the_receiver() {
+        let t0 = Instant::now();
+        let r = std::panic::catch_unwind(|| {
+            send_and_receive(
+                until_stopped,
+                || -> Result<(), String> { panic!("the sender panics (expected by this test)") },
+                Duration::from_secs(5),
+                || {},
+            )
+        });
+        assert!(r.is_err());
+        assert!(t0.elapsed() < Duration::from_secs(5));
+    }
 }
