@@ -1,10 +1,15 @@
 //! `srv6bench`: srv6d's benchmark tool.
 //!
 //! `srv6bench` (no subcommand) is the RFC 2544 run ([`rfc2544`]): PDR,
-//! NDR and MRR of every scenario, for the Linux kernel's seg6 and for
-//! srv6d, interleaved, with repetitions, confidence intervals, latency,
-//! STAMP-mix sweeps and the AF_XDP l2fwd ceiling; `srv6bench --quick` runs
-//! a few cells in about a minute and checks that the method works.
+//! NDR and MRR of every scenario, for the Linux kernel and for srv6d,
+//! interleaved, with repetitions, confidence intervals, latency, STAMP-mix
+//! sweeps and the AF_XDP l2fwd ceiling; `srv6bench --quick` runs a few
+//! cells in about a minute and checks that the method works. The kernel
+//! SUT is the kernel's seg6 where the host has it, else its plain
+//! forwarding of the same customer packets, `kernel-ipv6-fwd`
+//! ([`kernel_baseline`]); the live-frame generator ([`livegen`]) is used
+//! where the kernel runs live frames, else the run falls back to the
+//! AF_PACKET one. Both are found by trying them, and named in every output.
 //! `srv6bench templates` writes the generator's packets for the TRex
 //! profiles' byte-identity check.
 //!
@@ -25,6 +30,7 @@
 
 mod frames;
 mod io;
+mod kernel_baseline;
 mod l2fwd;
 mod livegen;
 mod model;
@@ -43,6 +49,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use kernel_baseline::KernelBaseline;
 use lab::{Lab, Mac, Route, Seg6Mode, Topology, VethEnd};
 
 const GEN_MAC: Mac = [0x02, 0x5b, 0, 0, 0, 0x01];
@@ -61,16 +68,19 @@ const CEILING_SRC: Ipv6Addr = Ipv6Addr::new(0xfc00, 0xa, 0, 0, 0, 0, 0, 9);
 #[command(
     name = "srv6bench",
     version,
-    about = "srv6d benchmarks: RFC 2544 PDR/NDR/MRR of srv6d against the Linux kernel's seg6",
+    about = "srv6d benchmarks: RFC 2544 PDR/NDR/MRR of srv6d against the Linux kernel (its seg6, or its plain forwarding where it has none)",
     long_about = "srv6d benchmarks. Without a subcommand: the RFC 2544 run (needs root). It builds \
     a generator -- SUT -- receiver testbed of namespaces and veths, and for every repetition, \
-    scenario and SUT in turn (kernel seg6 through `srv6d run --dataplane kernel`, srv6d's AF_XDP \
-    engine, the AF_XDP l2fwd ceiling) starts the SUT, configures it through the gRPC API, then \
+    scenario and SUT in turn (the kernel through `srv6d run --dataplane kernel`: its seg6 where \
+    the host has it, else, found by trying seg6 in a scratch namespace, its plain forwarding of the \
+    same customer packets, named kernel-ipv6-fwd, which favours the kernel; srv6d's AF_XDP \
+    engine; the AF_XDP l2fwd ceiling) starts the SUT, configures it through the gRPC API, then \
     finds the MRR (delivered rate at the generator's full speed), the NDR (no loss) and the PDR \
     (loss at most --drop-ratio) by binary search to --resolution, after a warm-up trial. In the \
     last repetition it measures latency at 50 % and 90 % of the PDR from timestamped probe frames. \
     STAMP scenarios are swept over --fractions. The generator is an XDP program run with \
-    BPF_PROG_TEST_RUN live frames (`--generator live`; `packet` for AF_PACKET), the receiver an \
+    BPF_PROG_TEST_RUN live frames (`--generator live`; `packet` for AF_PACKET; where the kernel \
+    refuses live frames the run says why and falls back to AF_PACKET), the receiver an \
     AF_XDP socket that checks every frame octet by octet. Results: JSON, CSV, SVG and PNG plots and a \
     summary table in --out; a PDR within 5 % of what the generator could offer is flagged \
     generator-limited: it is the generator's figure, not the SUT's.",
@@ -129,6 +139,8 @@ struct RunArgs {
     /// BPF_PROG_TEST_RUN live frames (xdp_frames to the SUT, no socket
     /// buffers; the faster one), `packet` sends with sendmmsg on an
     /// AF_PACKET socket (socket buffers, as a kernel-stack sender would).
+    /// Where the kernel refuses live frames, the run falls back to
+    /// `packet` on its own, says why, and names it in every output.
     #[arg(long, default_value = "live", value_parser = ["live", "packet"])]
     generator: String,
     /// Core of the system under test (its NAPI thread, srv6d's worker,
@@ -222,7 +234,8 @@ enum Command {
         source ports, a sequence number per frame) sent to a router address, its \
         replies routed to the sink, which checks every one (addresses, ports, UDP \
         checksum, the reflector packet echoing the test packet). The SUT's threads \
-        and the generator run at nice -20 (see --no-rt)."
+        and the generator run at nice -20 (see --no-rt). Needs the kernel's seg6: on a \
+        kernel without it, it stops at once and says so."
     )]
     EncapQuick {
         /// Seconds of traffic per phase.
@@ -391,9 +404,23 @@ fn main() -> ExitCode {
                         suts.join(","),
                         sc.kernel_na
                             .as_deref()
-                            .map(|w| format!("; kernel n/a: {w}"))
+                            .map(|w| format!("; kernel seg6 n/a: {w}"))
                             .unwrap_or_default()
                     );
+                    if sc.suts.contains(&rfc2544::SutKind::Kernel) {
+                        let _ = writeln!(
+                            t,
+                            "{:<22} {}: {}",
+                            "",
+                            kernel_baseline::FWD_NAME,
+                            match &sc.kernel_fwd {
+                                Ok(_) => "the same data packets, forwarded without SRv6 \
+                                          (where the kernel has no seg6)"
+                                    .to_string(),
+                                Err(why) => format!("n/a: {why}"),
+                            }
+                        );
+                    }
                 }
                 t
             };
@@ -546,7 +573,11 @@ fn opts(a: RunArgs) -> Res<rfc2544::Opts> {
         resolution: pick(a.resolution, 0.01, 0.05),
         max_trials: a.max_trials,
         retests: a.retests,
-        live: a.generator == "live",
+        generator: if a.generator == "live" {
+            rfc2544::Generator::Live
+        } else {
+            rfc2544::Generator::Packet
+        },
         sut_core: a.sut_core,
         gen_core: a.gen_core,
         srv6d: a
@@ -1088,29 +1119,25 @@ fn traffic(lab: &Lab, o: &Opts, sut: Sut) -> Res<(io::GenResult, io::SinkResult)
             frames::Expect::Stamp,
         ),
     };
-    let ready = AtomicBool::new(false);
-    let stop = AtomicBool::new(false);
     let gen_core = o.gen_core;
     let xsk_sink = !o.packet_sink;
-    std::thread::scope(|s| {
-        let sink = s.spawn(|| {
-            lab.in_ns("sink", || {
-                let _ = sys::pin_current(gen_core);
-                let _ = sys::set_fifo(0, 40);
-                if xsk_sink {
-                    io::xsk_sink(sink_if, &expect, &ready, &stop)
-                } else {
-                    io::sink(sink_if, &expect, &ready, &stop)
-                }
-            })
-        });
-        let t0 = Instant::now();
-        while !ready.load(Ordering::Acquire) && t0.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+    let receive = |ready: &AtomicBool, stop: &AtomicBool| {
+        lab.in_ns("sink", || {
+            let _ = sys::pin_current(gen_core);
+            let _ = sys::set_fifo(0, 40);
+            if xsk_sink {
+                io::xsk_sink(sink_if, &expect, ready, stop)
+            } else {
+                io::sink(sink_if, &expect, ready, stop)
+            }
+        })
+        .map_err(e("enter sink"))?
+        .map_err(|err| err.to_string())
+    };
+    let send = || {
         // Attaching the sink's XDP program may have re-created its NAPI thread.
         let _ = pin_sink_napi(sink_if, gen_core);
-        let gen = lab.in_ns("gen", || {
+        lab.in_ns("gen", || {
             let _ = sys::pin_current(gen_core);
             if !o.no_rt {
                 // Other work on the machine is pushed onto the generator's
@@ -1130,16 +1157,13 @@ fn traffic(lab: &Lab, o: &Opts, sut: Sut) -> Res<(io::GenResult, io::SinkResult)
                 // checksum fixed up incrementally.
                 None => io::generate(gen_if, &template, frames::set_stamp_seq, o.seconds, o.rate),
             }
-        });
-        // Frames in flight (NAPI rings, srv6d's rings) arrive well within this.
-        std::thread::sleep(Duration::from_millis(300));
-        stop.store(true, Ordering::Release);
-        let sink = sink
-            .join()
-            .map_err(|_| "sink thread panicked".to_string())?;
-        let gen = gen.map_err(e("enter gen"))?.map_err(e("generator"))?;
-        let sink = sink.map_err(e("enter sink"))?.map_err(e("sink"))?;
-        Ok((gen, sink))
+        })
+        .map_err(e("enter gen"))?
+        .map_err(|err| err.to_string())
+    };
+    // Frames in flight (NAPI rings, srv6d's rings) arrive well within 300 ms.
+    io::send_and_receive(receive, send, Duration::from_secs(5), || {
+        std::thread::sleep(Duration::from_millis(300))
     })
 }
 
@@ -1328,6 +1352,15 @@ fn encap_quick(o: &Opts) -> Res<()> {
             "no srv6d binary at {} (build it with `cargo build --release -p control --bin srv6d`, \
              or pass --srv6d PATH / set SRV6D)",
             o.srv6d.display()
+        ));
+    }
+    if let KernelBaseline::Ipv6Fwd { missing } = KernelBaseline::probe() {
+        return Err(format!(
+            "its kernel phase needs the kernel's seg6 (CONFIG_IPV6_SEG6_LWTUNNEL), which this \
+             kernel lacks (an `encap seg6` route in a scratch namespace: {}); the RFC 2544 run \
+             (`srv6bench` without a subcommand) compares srv6d with the kernel's plain \
+             forwarding (kernel-ipv6-fwd) instead",
+            missing.trim()
         ));
     }
     let srv6d = std::fs::canonicalize(&o.srv6d).map_err(e("srv6d path"))?;

@@ -111,8 +111,8 @@ pub struct Latency {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
     Measured,
-    /// Not measurable on this SUT or machine (the reason, e.g. "the kernel
-    /// needs a VRF device for End.DT4 and this kernel has no CONFIG_NET_VRF").
+    /// Not measurable on this SUT or machine (the reason, e.g. "End is an
+    /// SRv6 behaviour: the kernel runs it only with seg6local ...").
     NotApplicable(String),
     /// The measurement failed (the error).
     Failed(String),
@@ -125,8 +125,9 @@ pub struct Cell {
     pub scenario: String,
     /// What it measures, one line.
     pub description: String,
-    /// "kernel", "srv6d", "l2fwd" (the AF_XDP ceiling) or "generator"
-    /// (the generator's own ceiling).
+    /// "kernel" (its seg6), "kernel-ipv6-fwd" (its plain forwarding, see
+    /// [`RunInfo::kernel_sut`]), "srv6d", "l2fwd" (the AF_XDP ceiling) or
+    /// "generator" (the generator's own ceiling).
     pub sut: String,
     /// STAMP share of the offered frames, in percent (STAMP scenarios only).
     pub stamp_pct: Option<f64>,
@@ -171,9 +172,19 @@ pub struct RunInfo {
     pub trial_seconds: f64,
     pub warmup_seconds: f64,
     pub repetitions: usize,
-    /// The traffic generator: `live` (XDP live frames) or `packet`
+    /// The traffic generator used: `live` (XDP live frames) or `packet`
     /// (AF_PACKET sendmmsg).
     pub generator: String,
+    /// The generator asked for (`--generator`).
+    pub generator_requested: String,
+    /// Why the run fell back from the live generator to the AF_PACKET
+    /// one (None: it used the one asked for).
+    pub generator_fallback: Option<String>,
+    /// The kernel SUT's name in the cells: `kernel` (its seg6) or
+    /// `kernel-ipv6-fwd` (its plain forwarding, where it has no seg6).
+    pub kernel_sut: String,
+    /// What that kernel SUT is, and why it was chosen.
+    pub kernel_sut_description: String,
     /// The generator's ceiling (frames/s) measured in this run.
     pub generator_pps: f64,
     pub seconds_total: f64,

@@ -23,6 +23,33 @@ const STAMP_FRACTIONS: [f64; 10] = [0.0, 0.01, 0.05, 0.1, 1.0, 5.0, 10.0, 20.0, 
 /// The Debian package that gives the PNG plots a font.
 const FONT_PACKAGE: &str = "fonts-dejavu-core";
 
+/// The kernel SUT's name in `info` ("kernel" when the report does not say).
+fn kernel_sut(info: &RunInfo) -> &str {
+    if info.kernel_sut.is_empty() {
+        "kernel"
+    } else {
+        &info.kernel_sut
+    }
+}
+
+/// How the generator is named in titles and notes: "live generator", or
+/// "packet generator (live refused)" after a fallback.
+fn generator_label(info: &RunInfo) -> String {
+    let g = if info.generator.is_empty() {
+        "packet"
+    } else {
+        info.generator.as_str()
+    };
+    if info.generator_fallback.is_some() {
+        format!(
+            "{g} generator (fallback: {} refused)",
+            info.generator_requested
+        )
+    } else {
+        format!("{g} generator")
+    }
+}
+
 /// SUTs that are ceilings (reference lines), not systems under test.
 fn is_ceiling(sut: &str) -> bool {
     sut == "l2fwd" || sut == "generator"
@@ -125,6 +152,12 @@ fn info_json(i: &RunInfo) -> Value {
         "warmup_seconds": num(i.warmup_seconds),
         "repetitions": i.repetitions,
         "generator": i.generator,
+        "generator_requested": i.generator_requested,
+        "generator_fallback": i.generator_fallback,
+        "kernel_baseline": {
+            "name": i.kernel_sut,
+            "description": i.kernel_sut_description,
+        },
         "generator_pps": num(i.generator_pps),
         "seconds_total": num(i.seconds_total),
     })
@@ -208,7 +241,7 @@ pub fn trials_csv_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-const CELL_HEADER: [&str; 18] = [
+const CELL_HEADER: [&str; 19] = [
     "scenario",
     "sut",
     "stamp_pct",
@@ -227,9 +260,10 @@ const CELL_HEADER: [&str; 18] = [
     "lat50_p99_us",
     "lat90_p50_us",
     "lat90_p99_us",
+    "generator",
 ];
 
-const TRIAL_HEADER: [&str; 11] = [
+const TRIAL_HEADER: [&str; 12] = [
     "scenario",
     "sut",
     "stamp_pct",
@@ -241,6 +275,7 @@ const TRIAL_HEADER: [&str; 11] = [
     "delivered",
     "loss_ratio",
     "seconds",
+    "generator",
 ];
 
 fn err(p: &Path) -> impl Fn(csv::Error) -> String + '_ {
@@ -254,13 +289,14 @@ fn csv_writer(path: &Path) -> Result<csv::Writer<fs::File>, String> {
 /// Writes one row per cell to `path` and one row per trial to
 /// [`trials_csv_path`]`(path)` (RFC 4180: fields with commas, quotes or line
 /// breaks are quoted). Rates are frames per second; NaN is an empty field.
+/// Every row names the generator the run used.
 pub fn write_csv(r: &Report, path: &Path) -> Result<(), String> {
     let mut w = csv_writer(path)?;
     w.write_record(CELL_HEADER).map_err(err(path))?;
     for c in &r.cells {
         let (status, reason) = status_parts(&c.status);
         let lat = |pct: f64, f: fn(&Latency) -> f64| csv_opt(latency_at(c, pct).map(f));
-        let row: [String; 18] = [
+        let row: [String; 19] = [
             c.scenario.clone(),
             c.sut.clone(),
             csv_opt(c.stamp_pct),
@@ -279,6 +315,7 @@ pub fn write_csv(r: &Report, path: &Path) -> Result<(), String> {
             lat(50.0, |l| l.p99_us),
             lat(90.0, |l| l.p50_us),
             lat(90.0, |l| l.p99_us),
+            r.info.generator.clone(),
         ];
         w.write_record(&row).map_err(err(path))?;
     }
@@ -289,7 +326,7 @@ pub fn write_csv(r: &Report, path: &Path) -> Result<(), String> {
     w.write_record(TRIAL_HEADER).map_err(err(&tpath))?;
     for c in &r.cells {
         for t in &c.trials {
-            let row: [String; 11] = [
+            let row: [String; 12] = [
                 c.scenario.clone(),
                 c.sut.clone(),
                 csv_opt(c.stamp_pct),
@@ -301,6 +338,7 @@ pub fn write_csv(r: &Report, path: &Path) -> Result<(), String> {
                 t.delivered.to_string(),
                 csv_num(t.loss_ratio),
                 csv_num(t.seconds),
+                r.info.generator.clone(),
             ];
             w.write_record(&row).map_err(err(&tpath))?;
         }
@@ -312,7 +350,7 @@ pub fn write_csv(r: &Report, path: &Path) -> Result<(), String> {
 
 fn sut_color(sut: &str, i: usize) -> RGBColor {
     match sut {
-        "kernel" => RGBColor(0x1f, 0x77, 0xb4),
+        "kernel" | crate::kernel_baseline::FWD_NAME => RGBColor(0x1f, 0x77, 0xb4),
         "srv6d" => RGBColor(0xff, 0x7f, 0x0e),
         _ => {
             const P: [RGBColor; 6] = [
@@ -337,7 +375,23 @@ fn ceiling_color(sut: &str) -> RGBColor {
 }
 
 fn subtitle(info: &RunInfo) -> String {
-    format!("Linux {} · {} · {}", info.kernel, info.cpu_model, info.date)
+    format!(
+        "Linux {} · {} · {} · kernel SUT: {}",
+        info.kernel,
+        info.cpu_model,
+        info.date,
+        kernel_sut(info)
+    )
+}
+
+/// A series' legend label: the SUT, and for the forwarding baseline what
+/// it is.
+fn sut_label(sut: &str) -> String {
+    if sut == crate::kernel_baseline::FWD_NAME {
+        format!("{sut} (plain forwarding, no SRv6)")
+    } else {
+        sut.to_string()
+    }
 }
 
 fn pe<E: std::fmt::Debug>(e: E) -> String {
@@ -433,7 +487,10 @@ fn scenarios_svg(r: &Report) -> Result<Option<String>, String> {
         root.fill(&WHITE).map_err(pe)?;
         let area = root
             .titled(
-                "PDR per scenario (RFC 2544, mean with 95 % CI)",
+                &format!(
+                    "PDR per scenario (RFC 2544, mean with 95 % CI; {})",
+                    generator_label(&r.info)
+                ),
                 ("sans-serif", 22),
             )
             .map_err(pe)?;
@@ -504,7 +561,7 @@ fn scenarios_svg(r: &Report) -> Result<Option<String>, String> {
             chart
                 .draw_series(bars)
                 .map_err(pe)?
-                .label(sut.as_str())
+                .label(sut_label(sut))
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
                 });
@@ -597,7 +654,10 @@ fn stamp_svg(r: &Report) -> Result<Option<String>, String> {
         root.fill(&WHITE).map_err(pe)?;
         let area = root
             .titled(
-                "PDR versus STAMP share of the offered frames (mean with 95 % CI)",
+                &format!(
+                    "PDR versus STAMP share of the offered frames (mean with 95 % CI; {})",
+                    generator_label(&r.info)
+                ),
                 ("sans-serif", 22),
             )
             .map_err(pe)?;
@@ -666,7 +726,7 @@ fn stamp_svg(r: &Report) -> Result<Option<String>, String> {
                     color.stroke_width(2),
                 ))
                 .map_err(pe)?
-                .label(format!("{scen} {sut}"))
+                .label(format!("{scen} {}", sut_label(sut)))
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
                 });
@@ -830,14 +890,16 @@ fn measured_mean(c: Option<&Cell>) -> Option<f64> {
 }
 
 /// The Markdown summary: one row per (scenario, STAMP fraction) in the order
-/// the cells first appear, kernel and srv6d side by side, then one line per
-/// ceiling. Rates in Mpps to 3 significant digits, ± the 95 % CI.
+/// the cells first appear, the kernel SUT (named as [`RunInfo::kernel_sut`]
+/// says) and srv6d side by side, then one line per ceiling, the kernel SUT
+/// and the generator. Rates in Mpps to 3 significant digits, ± the 95 % CI.
 pub fn summary_table(r: &Report) -> String {
+    let kernel = kernel_sut(&r.info);
     let mut out = String::new();
-    out.push_str(
-        "| scenario | STAMP % | kernel PDR (Mpps) | srv6d PDR (Mpps) | srv6d/kernel | \
+    out.push_str(&format!(
+        "| scenario | STAMP % | {kernel} PDR (Mpps) | srv6d PDR (Mpps) | srv6d/{kernel} | \
          srv6d NDR (Mpps) | srv6d MRR (Mpps) | srv6d latency p50/p99 at 90 % PDR (µs) | notes |\n",
-    );
+    ));
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
     let mut rows: Vec<(&str, Option<f64>)> = Vec::new();
     for c in r.cells.iter().filter(|c| !is_ceiling(&c.sut)) {
@@ -853,7 +915,7 @@ pub fn summary_table(r: &Report) -> String {
             .filter(|c| c.scenario == scen && c.stamp_pct == stamp && !is_ceiling(&c.sut))
             .collect();
         let find = |sut: &str| row_cells.iter().copied().find(|c| c.sut == sut);
-        let (k, s) = (find("kernel"), find("srv6d"));
+        let (k, s) = (find(kernel), find("srv6d"));
         let ratio = match (measured_mean(k), measured_mean(s)) {
             (Some(km), Some(sm)) if km > 0.0 => sig3(sm / km),
             _ => "n/a".to_string(),
@@ -873,7 +935,7 @@ pub fn summary_table(r: &Report) -> String {
                 Status::NotApplicable(why) => notes.push(format!("{}: n/a ({why})", c.sut)),
                 Status::Failed(why) => notes.push(format!("{}: failed ({why})", c.sut)),
             }
-            if c.sut != "kernel" && c.sut != "srv6d" && c.status == Status::Measured {
+            if c.sut != kernel && c.sut != "srv6d" && c.status == Status::Measured {
                 notes.push(format!("{} PDR {} Mpps", c.sut, stat_mpps(&c.pdr)));
             }
         }
@@ -924,11 +986,28 @@ pub fn summary_table(r: &Report) -> String {
             }
         ));
     }
-    if !lines.is_empty() {
-        out.push('\n');
-        for l in lines {
-            out.push_str(&format!("- {l}\n"));
-        }
+    if !r.info.kernel_sut_description.is_empty() {
+        lines.push(format!(
+            "kernel SUT: {kernel}: {}",
+            md(&r.info.kernel_sut_description)
+        ));
+    }
+    let generator = if r.info.generator.is_empty() {
+        "packet"
+    } else {
+        r.info.generator.as_str()
+    };
+    lines.push(match &r.info.generator_fallback {
+        Some(why) => format!(
+            "generator: {generator} (asked for {}, which cannot run here: {})",
+            r.info.generator_requested,
+            md(why)
+        ),
+        None => format!("generator: {generator}"),
+    });
+    out.push('\n');
+    for l in lines {
+        out.push_str(&format!("- {l}\n"));
     }
     out
 }
@@ -959,6 +1038,10 @@ mod tests {
             warmup_seconds: 0.5,
             repetitions: 3,
             generator: "live".into(),
+            generator_requested: "live".into(),
+            generator_fallback: None,
+            kernel_sut: "kernel".into(),
+            kernel_sut_description: "the Linux kernel's seg6".into(),
             generator_pps: 3.0e6,
             seconds_total: 42.0,
         }
@@ -1344,5 +1427,89 @@ mod tests {
         assert!(!t.contains("| ceiling |"));
         // 2 header lines, 3 plain scenarios, 10 STAMP rows.
         assert_eq!(lines.iter().filter(|l| l.starts_with('|')).count(), 15);
+    }
+
+    #[test]
+    fn the_kernel_baseline_and_a_generator_fallback_are_named_everywhere() {
+        let mut r = report();
+        for c in &mut r.cells {
+            if c.sut == "kernel" {
+                c.sut = "kernel-ipv6-fwd".into();
+            }
+        }
+        r.info.kernel_sut = "kernel-ipv6-fwd".into();
+        r.info.kernel_sut_description =
+            "plain IP forwarding, no seg6 here; favours the kernel".into();
+        r.info.generator = "packet".into();
+        r.info.generator_fallback = Some(
+            "live-frame generator: Linux 6.18-test refuses BPF_PROG_TEST_RUN with \
+             BPF_F_TEST_XDP_LIVE_FRAMES (EPERM)"
+                .into(),
+        );
+        // The summary: columns, ratio against the baseline, what it is,
+        // which generator ran and why.
+        let t = summary_table(&r);
+        assert!(
+            t.starts_with(
+                "| scenario | STAMP % | kernel-ipv6-fwd PDR (Mpps) | srv6d PDR (Mpps) | \
+                 srv6d/kernel-ipv6-fwd |"
+            ),
+            "{t}"
+        );
+        let enc = t
+            .lines()
+            .find(|l| l.starts_with("| h-encaps-v6-2sid |"))
+            .unwrap();
+        let cols: Vec<&str> = enc.split('|').map(str::trim).collect();
+        assert_eq!(cols[5], "4.00", "{enc}");
+        assert!(cols[3].starts_with("0.500 ± "), "{enc}");
+        assert!(t.contains("- kernel SUT: kernel-ipv6-fwd: plain IP forwarding, no seg6 here"));
+        assert!(t.contains(
+            "- generator: packet (asked for live, which cannot run here: live-frame generator: \
+             Linux 6.18-test refuses BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES (EPERM))"
+        ));
+        // JSON.
+        let v = to_json(&r);
+        assert_eq!(v["info"]["generator"], "packet");
+        assert_eq!(v["info"]["generator_requested"], "live");
+        assert!(v["info"]["generator_fallback"]
+            .as_str()
+            .unwrap()
+            .contains("BPF_F_TEST_XDP_LIVE_FRAMES"));
+        assert_eq!(v["info"]["kernel_baseline"]["name"], "kernel-ipv6-fwd");
+        assert!(v["info"]["kernel_baseline"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("favours the kernel"));
+        assert_eq!(v["cells"][0]["sut"], "kernel-ipv6-fwd");
+        // Every CSV row names the generator.
+        let d = tmpdir("fallback");
+        let p = d.join("r.csv");
+        write_csv(&r, &p).unwrap();
+        for path in [p.clone(), trials_csv_path(&p)] {
+            let mut rd = csv::Reader::from_path(&path).unwrap();
+            let col = rd
+                .headers()
+                .unwrap()
+                .iter()
+                .position(|h| h == "generator")
+                .expect("a generator column");
+            let rows: Vec<csv::StringRecord> = rd.records().map(|x| x.unwrap()).collect();
+            assert!(!rows.is_empty());
+            assert!(rows.iter().all(|row| &row[col] == "packet"));
+        }
+        // The plots' titles, subtitles and legends.
+        write_plots(&r, &d, "run").unwrap();
+        let svg = fs::read_to_string(d.join("run-scenarios.svg")).unwrap();
+        for s in [
+            "packet generator (fallback: live refused)",
+            "kernel SUT: kernel-ipv6-fwd",
+            "kernel-ipv6-fwd (plain forwarding, no SRv6)",
+        ] {
+            assert!(svg.contains(s), "scenario plot lacks {s}");
+        }
+        let stamp = fs::read_to_string(d.join("run-stamp.svg")).unwrap();
+        assert!(stamp.contains("packet generator (fallback: live refused)"));
+        fs::remove_dir_all(d).unwrap();
     }
 }

@@ -6,15 +6,23 @@
 //! found so far; then writes JSON, CSV, plots and the summary table.
 //!
 //! ```text
-//!   gen: bg0 ──── bl0 [sut: srv6d (AF_XDP) | Linux seg6 | l2fwd] bw0 ──── bs0 :sink
+//!   gen: bg0 ──── bl0 [sut: srv6d (AF_XDP) | Linux seg6 or forwarding | l2fwd] bw0 ──── bs0 :sink
 //! ```
 //!
-//! The generator (AF_PACKET, sendmmsg, qdisc bypass, paced) and the
-//! receiver (an AF_XDP socket: every frame checked against the expected
-//! output, [`crate::templates::Matcher`]) share the generator core, the
-//! receiver's NAPI thread first (SCHED_FIFO), so the receiver never drops
-//! for lack of CPU: the generator slows down instead. The SUT's receive
-//! NAPI thread and srv6d's worker (or l2fwd) are pinned to the SUT core.
+//! The generator (XDP live frames, [`crate::livegen`], or AF_PACKET
+//! sendmmsg with qdisc bypass; both paced) and the receiver (an AF_XDP
+//! socket: every frame checked against the expected output,
+//! [`crate::templates::Matcher`]) share the generator core, the receiver's
+//! NAPI thread first (SCHED_FIFO), so the receiver never drops for lack of
+//! CPU: the generator slows down instead. The SUT's receive NAPI thread and
+//! srv6d's worker (or l2fwd) are pinned to the SUT core.
+//!
+//! What the machine offers is found before the first trial, by trying it:
+//! the kernel SUT is the kernel's seg6 where the host has it, else its
+//! plain forwarding of the same customer packets
+//! ([`crate::kernel_baseline`]); the live generator is used where the
+//! kernel runs live frames, else the run falls back to AF_PACKET on its
+//! own. Both choices are logged and named in every output.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +31,7 @@ use std::time::{Duration, Instant};
 use lab::{Lab, Topology, VethEnd};
 
 use crate::io;
+use crate::kernel_baseline::KernelBaseline;
 use crate::link_stat;
 use crate::model::{Cell, Latency, Report, RunInfo, Stat, Status, Trial, TrialKind};
 use crate::search::{self, Outcome, Params};
@@ -67,8 +76,9 @@ pub struct Opts {
     pub max_trials: usize,
     /// Re-runs of a failed search trial before its rate counts as failing.
     pub retests: usize,
-    /// The live-frame generator (livegen) instead of AF_PACKET.
-    pub live: bool,
+    /// The generator asked for (the run falls back from `Live` to
+    /// `Packet` where the kernel refuses live frames).
+    pub generator: Generator,
     pub sut_core: usize,
     pub gen_core: usize,
     pub srv6d: PathBuf,
@@ -86,6 +96,24 @@ pub struct Opts {
     /// srv6d's `--idle` (what its worker does when it finds no packet).
     pub srv6d_idle: String,
     pub command: String,
+}
+
+/// The traffic generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generator {
+    /// XDP live frames ([`crate::livegen`]): xdp_frames to the SUT.
+    Live,
+    /// AF_PACKET sendmmsg ([`io::generate_frames`]): socket buffers.
+    Packet,
+}
+
+impl Generator {
+    pub fn name(self) -> &'static str {
+        match self {
+            Generator::Live => "live",
+            Generator::Packet => "packet",
+        }
+    }
 }
 
 /// Who is under test.
@@ -125,9 +153,48 @@ pub struct Scenario {
     pub stamp: Option<Stamp>,
     /// srv6d's configuration (TOML), applied over gRPC.
     pub config: String,
-    /// Why the kernel cannot run it (None: it can, same configuration).
+    /// Why the kernel's seg6 cannot run it (None: it can, same
+    /// configuration).
     pub kernel_na: Option<String>,
+    /// The configuration of the kernel-ipv6-fwd baseline (plain routes
+    /// that take the customer packets to the receiver unencapsulated), or
+    /// why that baseline cannot run the scenario.
+    pub kernel_fwd: Result<String, String>,
     pub suts: Vec<SutKind>,
+}
+
+/// What one SUT runs for a scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan<'a> {
+    /// The configuration applied over gRPC (empty for l2fwd).
+    pub config: &'a str,
+    /// What the receiver expects of the data packets.
+    pub output: Output,
+}
+
+impl Scenario {
+    /// What `kind` runs on a host whose kernel baseline is `baseline`, or
+    /// why it cannot run this scenario.
+    pub fn plan(&self, kind: SutKind, baseline: &KernelBaseline) -> Result<Plan<'_>, String> {
+        let own = Plan {
+            config: &self.config,
+            output: self.output,
+        };
+        match (kind, baseline) {
+            (SutKind::Kernel, KernelBaseline::Ipv6Fwd { .. }) => match &self.kernel_fwd {
+                Ok(config) => Ok(Plan {
+                    config,
+                    output: Output::Forward,
+                }),
+                Err(why) => Err(why.clone()),
+            },
+            (SutKind::Kernel, KernelBaseline::Seg6) => match &self.kernel_na {
+                Some(why) => Err(why.clone()),
+                None => Ok(own),
+            },
+            _ => Ok(own),
+        }
+    }
 }
 
 fn port(name: &str, vrf: Option<&str>) -> String {
@@ -175,6 +242,22 @@ fn end_config(addresses: &[std::net::Ipv6Addr], extra: &str) -> String {
     )
 }
 
+/// The kernel-ipv6-fwd baseline's configuration: both ports in VRF blue,
+/// the customer prefix (IPv6 or IPv4) routed to the receiver.
+fn fwd_config(v4: bool) -> String {
+    let route = if v4 {
+        route_v("blue", "198.18.2.0/24", "198.18.12.2")
+    } else {
+        route_v("blue", "2001:db8:2::/64", "fc00:12::2")
+    };
+    format!(
+        "{}{}{VRF}{}{route}",
+        port("bl0", Some("blue")),
+        port("bw0", Some("blue")),
+        router(&[]),
+    )
+}
+
 fn dt_config(v4: bool) -> String {
     let (sid, behavior, route) = if v4 {
         (
@@ -197,9 +280,17 @@ fn dt_config(v4: bool) -> String {
     )
 }
 
-const NO_VRF: &str =
-    "the kernel's End.DT4 needs a VRF device and this kernel has no CONFIG_NET_VRF";
+const NO_VRF: &str = "the kernel's End.DT4 needs a VRF device, which srv6d's kernel backend \
+     does not create (it refuses End.DT4)";
 const NO_STAMP: &str = "Linux has no STAMP reflector or collector in its dataplane";
+/// Why kernel-ipv6-fwd cannot run an SRv6 behaviour (`what`).
+fn no_seg6(what: &str) -> String {
+    format!(
+        "{what} is an SRv6 behaviour: the kernel runs it only with seg6local \
+         (CONFIG_IPV6_SEG6_LWTUNNEL), which this kernel lacks, and plain forwarding (the \
+         kernel-ipv6-fwd baseline) does not do it"
+    )
+}
 
 /// Every scenario of the full run, in run order.
 pub fn scenarios() -> Vec<Scenario> {
@@ -218,6 +309,7 @@ pub fn scenarios() -> Vec<Scenario> {
             route_v("blue", "2001:db8:2::/64", "fc00:12::2")
         ),
         kernel_na: None,
+        kernel_fwd: Ok(fwd_config(false)),
         suts: both.clone(),
     }];
     for (v4, fam) in [(false, "v6"), (true, "v4")] {
@@ -236,6 +328,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 stamp: None,
                 config: encap_config(sids, false, v4),
                 kernel_na: None,
+                kernel_fwd: Ok(fwd_config(v4)),
                 suts: both.clone(),
             });
         }
@@ -251,6 +344,7 @@ pub fn scenarios() -> Vec<Scenario> {
         stamp: None,
         config: encap_config(2, true, false),
         kernel_na: None,
+        kernel_fwd: Ok(fwd_config(false)),
         suts: both.clone(),
     });
     v.push(Scenario {
@@ -261,6 +355,7 @@ pub fn scenarios() -> Vec<Scenario> {
         stamp: None,
         config: end_config(&[], ""),
         kernel_na: None,
+        kernel_fwd: Err(no_seg6("End")),
         suts: both.clone(),
     });
     for v4 in [false, true] {
@@ -275,6 +370,7 @@ pub fn scenarios() -> Vec<Scenario> {
             stamp: None,
             config: dt_config(v4),
             kernel_na: v4.then(|| NO_VRF.to_string()),
+            kernel_fwd: Err(no_seg6(if v4 { "End.DT4" } else { "End.DT6" })),
             suts: both.clone(),
         });
     }
@@ -287,6 +383,7 @@ pub fn scenarios() -> Vec<Scenario> {
         stamp: Some(Stamp::Reflector),
         config: end_config(&[crate::frames::STAMP_REFLECTOR], ""),
         kernel_na: Some(NO_STAMP.into()),
+        kernel_fwd: Err(NO_STAMP.into()),
         suts: both.clone(),
     });
     let sender = format!(
@@ -301,6 +398,7 @@ pub fn scenarios() -> Vec<Scenario> {
         stamp: Some(Stamp::Collector),
         config: end_config(&[SENDER_ADDR], &sender),
         kernel_na: Some(NO_STAMP.into()),
+        kernel_fwd: Err(NO_STAMP.into()),
         suts: both,
     });
     v.push(Scenario {
@@ -311,6 +409,7 @@ pub fn scenarios() -> Vec<Scenario> {
         stamp: None,
         config: String::new(),
         kernel_na: None,
+        kernel_fwd: Err("not a kernel scenario".into()),
         suts: vec![SutKind::L2fwd],
     });
     v
@@ -387,6 +486,9 @@ struct Bench<'a> {
     lab: Lab,
     o: &'a Opts,
     dir: PathBuf,
+    /// The generator this run uses (the one asked for, or the AF_PACKET
+    /// one where the kernel refuses live frames).
+    generator: Generator,
 }
 
 /// One trial's raw outcome.
@@ -434,7 +536,7 @@ impl Bench<'_> {
         ])
     }
 
-    fn start(&self, s: &Scenario, kind: SutKind, tag: &str) -> Result<Running, String> {
+    fn start(&self, plan: &Plan, kind: SutKind, tag: &str) -> Result<Running, String> {
         let r = match kind {
             SutKind::Kernel | SutKind::Srv6d => {
                 let dp = if kind == SutKind::Kernel {
@@ -454,7 +556,7 @@ impl Bench<'_> {
                     "sut",
                     &self.o.srv6d,
                     dp,
-                    &s.config,
+                    plan.config,
                     &self.dir,
                     tag,
                     core,
@@ -463,7 +565,7 @@ impl Bench<'_> {
                 for t in d.workers() {
                     let _ = sys::set_nice(t, -20);
                 }
-                let pass = if dp == Dataplane::Kernel && self.o.live {
+                let pass = if dp == Dataplane::Kernel && self.generator == Generator::Live {
                     let p = self
                         .lab
                         .in_ns("sut", || crate::livegen::attach_pass("bl0"))
@@ -534,6 +636,7 @@ impl Bench<'_> {
     fn trial(
         &self,
         s: &Scenario,
+        plan: &Plan,
         running: &Running,
         rate: Option<f64>,
         seconds: f64,
@@ -554,7 +657,7 @@ impl Bench<'_> {
             )
         });
         let matcher = Matcher {
-            patterns: vec![templates::expected(s.data, self.o.frame_size, s.output)],
+            patterns: vec![templates::expected(s.data, self.o.frame_size, plan.output)],
             stamp: s.stamp == Some(Stamp::Reflector) && stamp_ppm > 0,
         };
         let srv6d = match running {
@@ -567,75 +670,82 @@ impl Bench<'_> {
         };
         let drops0 = link_stat(&self.lab, "sut", "bw0", "tx_dropped")
             + link_stat(&self.lab, "sink", "bs0", "rx_dropped");
-        let ready = AtomicBool::new(false);
-        let stop = AtomicBool::new(false);
         let gen_core = self.o.gen_core;
         let flows = u64::from(self.o.flows.max(1));
         let max_len = data
             .frame
             .len()
             .max(stamp_t.as_ref().map_or(0, |t| t.frame.len()));
-        let (gen, sink) = std::thread::scope(|sc| {
-            let sink = sc.spawn(|| {
-                self.lab.in_ns("sink", || {
+        let receive = |ready: &AtomicBool, stop: &AtomicBool| {
+            self.lab
+                .in_ns("sink", || {
                     let _ = sys::pin_current(gen_core);
                     let _ = sys::set_fifo(0, 40);
-                    io::xsk_sink("bs0", &matcher, &ready, &stop)
+                    io::xsk_sink("bs0", &matcher, ready, stop)
                 })
-            });
-            let t0 = Instant::now();
-            while !ready.load(Ordering::Acquire) && t0.elapsed() < Duration::from_secs(5) {
-                std::thread::sleep(Duration::from_millis(2));
-            }
+                .map_err(|e| format!("enter sink: {e}"))?
+                .map_err(|e| e.to_string())
+        };
+        let send = || {
             // Attaching the sink's XDP program may re-create its NAPI thread.
             let _ = self.pin(&[("bs0", gen_core, true)]);
             let init = vec![0u8; max_len];
-            let gen = self.lab.in_ns("gen", || {
-                let _ = sys::pin_current(gen_core);
-                let _ = sys::set_nice(0, -20);
-                if self.o.live {
-                    return crate::livegen::generate_live(
-                        "bg0",
-                        &data,
-                        stamp_t.as_ref(),
-                        flows,
-                        stamp_ppm,
-                        seconds,
-                        rate.unwrap_or(0.0),
-                        probes_per_s,
-                    );
-                }
-                io::generate_frames(
-                    "bg0",
-                    &init,
-                    |buf, seq, ts| {
-                        let is_stamp = stamp_ppm >= 1_000_000
-                            || stamp_ppm > 0
-                                && (seq + 1) * stamp_ppm / 1_000_000 > seq * stamp_ppm / 1_000_000;
-                        match (&stamp_t, is_stamp) {
-                            (Some(t), true) => t.write(buf, seq, 0, 0),
-                            _ => data.write(buf, seq, (seq % flows) as u16, ts),
-                        }
-                    },
-                    seconds,
-                    rate.unwrap_or(0.0),
-                    probes_per_s,
-                )
-            });
-            // Frames in flight (NAPI and srv6d's rings) arrive well within this.
+            self.lab
+                .in_ns("gen", || {
+                    let _ = sys::pin_current(gen_core);
+                    let _ = sys::set_nice(0, -20);
+                    match self.generator {
+                        Generator::Live => crate::livegen::generate_live(
+                            "bg0",
+                            &data,
+                            stamp_t.as_ref(),
+                            flows,
+                            stamp_ppm,
+                            seconds,
+                            rate.unwrap_or(0.0),
+                            probes_per_s,
+                        )
+                        .map_err(|e| e.to_string()),
+                        Generator::Packet => io::generate_frames(
+                            "bg0",
+                            &init,
+                            |buf, seq, ts| {
+                                let is_stamp = stamp_ppm >= 1_000_000
+                                    || stamp_ppm > 0
+                                        && (seq + 1) * stamp_ppm / 1_000_000
+                                            > seq * stamp_ppm / 1_000_000;
+                                match (&stamp_t, is_stamp) {
+                                    (Some(t), true) => t.write(buf, seq, 0, 0),
+                                    _ => data.write(buf, seq, (seq % flows) as u16, ts),
+                                }
+                            },
+                            seconds,
+                            rate.unwrap_or(0.0),
+                            probes_per_s,
+                        )
+                        .map_err(|e| e.to_string()),
+                    }
+                })
+                .map_err(|e| format!("enter gen: {e}"))?
+        };
+        // Frames in flight (NAPI and srv6d's rings) arrive well within
+        // 100 ms; srv6d's, until its tx counter stops moving (a worker
+        // starved by other work on the machine may still be sending).
+        let settle = || {
             std::thread::sleep(Duration::from_millis(100));
-            stop.store(true, Ordering::Release);
-            let sink = sink
-                .join()
-                .map_err(|_| "receiver thread panicked".to_string());
-            (gen, sink)
-        });
-        let gen = gen
-            .map_err(|e| format!("enter gen: {e}"))?
-            .map_err(|e| format!("generator: {e}"))?;
-        let sink = sink?
-            .map_err(|e| format!("enter sink: {e}"))?
-            .map_err(|e| format!("receiver: {e}"))?;
+            let Some(d) = srv6d else { return };
+            let t0 = Instant::now();
+            let mut last = d.counters(&self.lab).ok().map(|c| c.tx);
+            while t0.elapsed() < Duration::from_secs(2) {
+                std::thread::sleep(Duration::from_millis(50));
+                let now = d.counters(&self.lab).ok().map(|c| c.tx);
+                if now == last {
+                    break;
+                }
+                last = now;
+            }
+        };
+        let (gen, sink) = io::send_and_receive(receive, send, Duration::from_secs(5), settle)?;
         let drops1 = link_stat(&self.lab, "sut", "bw0", "tx_dropped")
             + link_stat(&self.lab, "sink", "bs0", "rx_dropped");
         let sut = match (srv6d, before) {
@@ -656,6 +766,7 @@ impl Bench<'_> {
     fn search_cell(
         &self,
         s: &Scenario,
+        plan: &Plan,
         running: &Running,
         stamp_ppm: u64,
         rep: usize,
@@ -678,7 +789,7 @@ impl Bench<'_> {
                 Some(r) => format!("{} trial at {:.0} pps", kind.name(), r),
                 None => format!("{} trial at full speed", kind.name()),
             });
-            let raw = self.trial(s, running, rate, secs, stamp_ppm, 0)?;
+            let raw = self.trial(s, plan, running, rate, secs, stamp_ppm, 0)?;
             let consumed = match (s.stamp, raw.sut) {
                 (Some(Stamp::Collector), Some(c)) => c.stamp_replies,
                 _ => 0,
@@ -705,9 +816,11 @@ impl Bench<'_> {
         Ok((found, unaccounted))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn latency(
         &self,
         s: &Scenario,
+        plan: &Plan,
         running: &Running,
         pdr: f64,
         pct: f64,
@@ -716,6 +829,7 @@ impl Bench<'_> {
         let rate = pdr * pct / 100.0;
         let raw = self.trial(
             s,
+            plan,
             running,
             Some(rate),
             self.o.trial_seconds,
@@ -778,28 +892,40 @@ struct Acc {
     short: bool,
 }
 
-fn cell_key(s: &Scenario, kind: SutKind, pct: Option<f64>) -> String {
-    format!("{}|{}|{:?}", s.name, kind.name(), pct)
+/// The cell's SUT name: the kernel baseline's name for the kernel.
+fn sut_name(kind: SutKind, baseline: &KernelBaseline) -> &'static str {
+    match kind {
+        SutKind::Kernel => baseline.name(),
+        _ => kind.name(),
+    }
 }
 
-pub fn run(o: &Opts) -> Result<Report, String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err("needs root (namespaces, XDP, packet sockets)".into());
+fn cell_key(s: &Scenario, sut: &str, pct: Option<f64>) -> String {
+    format!("{}|{}|{:?}", s.name, sut, pct)
+}
+
+/// The generator the run uses: `asked`, unless that is the live one and
+/// it cannot run here (one live run on the generator's veth that sends
+/// nothing); then the AF_PACKET one, and why.
+fn choose_generator(lab: &Lab, asked: Generator) -> (Generator, Option<String>) {
+    if asked != Generator::Live {
+        return (asked, None);
     }
-    if !o.srv6d.exists() {
-        return Err(format!(
-            "no srv6d binary at {} (build it: `cargo build --release -p control --bin srv6d`; or pass --srv6d PATH / set SRV6D)",
-            o.srv6d.display()
-        ));
+    match lab.in_ns("gen", || crate::livegen::probe("bg0")) {
+        Ok(Ok(())) => (Generator::Live, None),
+        Ok(Err(e)) => (Generator::Packet, Some(e.to_string())),
+        Err(e) => (
+            Generator::Packet,
+            Some(format!(
+                "live-frame generator: enter the generator namespace: {e}"
+            )),
+        ),
     }
-    let mut o = o.clone();
-    o.srv6d = std::fs::canonicalize(&o.srv6d).map_err(|e| format!("{}: {e}", o.srv6d.display()))?;
-    std::fs::create_dir_all(&o.out).map_err(|e| format!("{}: {e}", o.out.display()))?;
-    let dir = o.out.join("logs");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let t_start = Instant::now();
-    catch_signals();
+}
+
+/// The testbed, with TSO off on the senders and threaded NAPI (GRO on)
+/// on the receiving veths.
+fn testbed() -> Result<Lab, String> {
     let lab = topology()?;
     for (ns, dev) in [("gen", "bg0"), ("sut", "bw0")] {
         lab.exec_ok(ns, ["ethtool", "-K", dev, "tso", "off"])
@@ -818,21 +944,19 @@ pub fn run(o: &Opts) -> Result<Report, String> {
         )
         .map_err(|e| format!("threaded NAPI on {dev}: {e}"))?;
     }
-    let bench = Bench { lab, o: &o, dir };
-    let list: Vec<Scenario> = if o.quick {
-        quick_scenarios()
-    } else {
-        scenarios()
-    }
-    .into_iter()
-    .filter(|s| o.only.is_empty() || o.only.iter().any(|f| s.name.contains(f.as_str())))
-    .collect();
-    if list.is_empty() {
-        return Err(format!("no scenario matches --only {}", o.only.join(",")));
-    }
-    // Cells in report order.
+    Ok(lab)
+}
+
+/// Every cell of the run in report order (n/a ones with their reason),
+/// and the measurable ones as (scenario index, SUT, STAMP %).
+#[allow(clippy::type_complexity)]
+fn cells(
+    o: &Opts,
+    list: &[Scenario],
+    baseline: &KernelBaseline,
+) -> (Vec<Acc>, Vec<(usize, SutKind, Option<f64>)>) {
     let mut accs: Vec<Acc> = Vec::new();
-    let mut plan: Vec<(usize, SutKind, Option<f64>)> = Vec::new();
+    let mut todo = Vec::new();
     for (i, s) in list.iter().enumerate() {
         let pcts: Vec<Option<f64>> = match s.stamp {
             Some(_) => o.fractions.iter().map(|&f| Some(f)).collect(),
@@ -844,18 +968,23 @@ pub fn run(o: &Opts) -> Result<Report, String> {
                 .iter()
                 .filter(|k| o.suts.is_empty() || o.suts.iter().any(|n| n == k.name()))
             {
-                let na = (kind == SutKind::Kernel)
-                    .then(|| s.kernel_na.clone())
-                    .flatten();
+                let na = s.plan(kind, baseline).err();
                 let mut description = s.description.clone();
                 if let Some(p) = pct {
                     description = format!("{description}; {p} % STAMP");
+                }
+                if kind == SutKind::Kernel && !baseline.has_seg6() {
+                    description = format!(
+                        "{description}; {}: the same packets forwarded without SRv6 (no seg6 in \
+                         this kernel)",
+                        baseline.name()
+                    );
                 }
                 accs.push(Acc {
                     cell: Cell {
                         scenario: s.name.clone(),
                         description,
-                        sut: kind.name().into(),
+                        sut: sut_name(kind, baseline).into(),
                         stamp_pct: pct,
                         frame_octets: templates::build(s.data, o.frame_size).len(),
                         status: match &na {
@@ -878,12 +1007,67 @@ pub fn run(o: &Opts) -> Result<Report, String> {
                     short: false,
                 });
                 if na.is_none() {
-                    plan.push((i, kind, pct));
+                    todo.push((i, kind, pct));
                 }
             }
         }
     }
-    let total = (plan.len() * o.repetitions) as u64;
+    (accs, todo)
+}
+
+pub fn run(o: &Opts) -> Result<Report, String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("needs root (namespaces, XDP, packet sockets)".into());
+    }
+    if !o.srv6d.exists() {
+        return Err(format!(
+            "no srv6d binary at {} (build it: `cargo build --release -p control --bin srv6d`; or pass --srv6d PATH / set SRV6D)",
+            o.srv6d.display()
+        ));
+    }
+    let mut o = o.clone();
+    o.srv6d = std::fs::canonicalize(&o.srv6d).map_err(|e| format!("{}: {e}", o.srv6d.display()))?;
+    std::fs::create_dir_all(&o.out).map_err(|e| format!("{}: {e}", o.out.display()))?;
+    let dir = o.out.join("logs");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let t_start = Instant::now();
+    catch_signals();
+    let list: Vec<Scenario> = if o.quick {
+        quick_scenarios()
+    } else {
+        scenarios()
+    }
+    .into_iter()
+    .filter(|s| o.only.is_empty() || o.only.iter().any(|f| s.name.contains(f.as_str())))
+    .collect();
+    if list.is_empty() {
+        return Err(format!("no scenario matches --only {}", o.only.join(",")));
+    }
+    // What this machine offers, found by trying it.
+    let baseline = KernelBaseline::probe();
+    eprintln!(
+        "srv6bench: kernel SUT: {} ({})",
+        baseline.name(),
+        baseline.description()
+    );
+    let lab = testbed()?;
+    let (generator, fallback) = choose_generator(&lab, o.generator);
+    match &fallback {
+        Some(why) => eprintln!(
+            "srv6bench: {why}; falling back to the AF_PACKET generator (--generator packet) for \
+             the whole run"
+        ),
+        None => eprintln!("srv6bench: generator: {}", generator.name()),
+    }
+    let bench = Bench {
+        lab,
+        o: &o,
+        dir,
+        generator,
+    };
+    let (mut accs, todo) = cells(&o, &list, &baseline);
+    let total = (todo.len() * o.repetitions) as u64;
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -901,21 +1085,21 @@ pub fn run(o: &Opts) -> Result<Report, String> {
             bar.println(line);
         }
     };
-    let info0 = machine(&o);
+    let info0 = machine(&o, generator, fallback, &baseline);
     say(format!(
-        "srv6bench: {} ({} × {}), Linux {}; SUT core {}, generator core {}; {} cells × {} repetitions",
-        info0.date, info0.cpu_model, info0.cpus, info0.kernel, o.sut_core, o.gen_core, plan.len(), o.repetitions
+        "srv6bench: {} ({} × {}), Linux {}; SUT core {}, generator core {}; {} generator; {} cells × {} repetitions",
+        info0.date, info0.cpu_model, info0.cpus, info0.kernel, o.sut_core, o.gen_core, generator.name(), todo.len(), o.repetitions
     ));
     for rep in 0..o.repetitions {
         let last = rep + 1 == o.repetitions;
-        for &(i, kind, pct) in &plan {
+        for &(i, kind, pct) in &todo {
             let s = &list[i];
-            let key = cell_key(s, kind, pct);
+            let sut = sut_name(kind, &baseline);
+            let key = cell_key(s, sut, pct);
             let label = format!(
-                "{}{} {}",
+                "{}{} {sut}",
                 s.name,
                 pct.map(|p| format!(" {p}%")).unwrap_or_default(),
-                kind.name()
             );
             bar.set_message(label.clone());
             let k = accs
@@ -927,16 +1111,16 @@ pub fn run(o: &Opts) -> Result<Report, String> {
                 continue;
             }
             let tag = format!(
-                "{}-{}-{}-r{rep}",
+                "{}-{}-{sut}-r{rep}",
                 s.name,
                 pct.map(|p| p.to_string()).unwrap_or_default(),
-                kind.name()
             );
             let stamp_ppm = pct.map_or(0, |p| (p * 10_000.0).round() as u64);
             let result = (|| -> Result<(), String> {
-                let running = bench.start(s, kind, &tag)?;
+                let plan = s.plan(kind, &baseline)?;
+                let running = bench.start(&plan, kind, &tag)?;
                 let progress = |m: &str| bar.set_message(format!("{label} r{rep}: {m}"));
-                let r = bench.search_cell(s, &running, stamp_ppm, rep, &progress);
+                let r = bench.search_cell(s, &plan, &running, stamp_ppm, rep, &progress);
                 let r = match r {
                     Ok(v) => v,
                     Err(e) => {
@@ -972,7 +1156,7 @@ pub fn run(o: &Opts) -> Result<Report, String> {
                         if pdr <= 0.0 {
                             continue;
                         }
-                        let (l, t) = bench.latency(s, &running, pdr, pct_of, stamp_ppm)?;
+                        let (l, t) = bench.latency(s, &plan, &running, pdr, pct_of, stamp_ppm)?;
                         accs[k].cell.latency.push(l);
                         accs[k].cell.trials.push(t);
                     }
@@ -1019,7 +1203,12 @@ fn cell_key_of(c: &Cell) -> String {
     format!("{}|{}|{:?}", c.scenario, c.sut, c.stamp_pct)
 }
 
-fn machine(o: &Opts) -> RunInfo {
+fn machine(
+    o: &Opts,
+    generator: Generator,
+    fallback: Option<String>,
+    baseline: &KernelBaseline,
+) -> RunInfo {
     let sys::Host {
         date,
         kernel,
@@ -1042,7 +1231,11 @@ fn machine(o: &Opts) -> RunInfo {
         trial_seconds: o.trial_seconds,
         warmup_seconds: o.warmup_seconds,
         repetitions: o.repetitions,
-        generator: if o.live { "live" } else { "packet" }.into(),
+        generator: generator.name().into(),
+        generator_requested: o.generator.name().into(),
+        generator_fallback: fallback,
+        kernel_sut: baseline.name().into(),
+        kernel_sut_description: baseline.description(),
         generator_pps: 0.0,
         seconds_total: 0.0,
     }
@@ -1167,4 +1360,109 @@ pub fn write(r: &Report, out: &Path) -> Result<Vec<PathBuf>, String> {
         .map_err(|e| format!("{}: {e}", md.display()))?;
     files.push(md);
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn fwd() -> KernelBaseline {
+        KernelBaseline::Ipv6Fwd {
+            missing: "Error: lwt encapsulation type not supported.".into(),
+        }
+    }
+
+    /// A configuration srv6d's gRPC agent takes (what Srv6d::apply does
+    /// before sending it).
+    fn applies(config: &str) {
+        let doc: control::config::ConfigFile = toml::from_str(config).expect(config);
+        control::ctl::run::changes_from_file(&doc).expect(config);
+    }
+
+    #[test]
+    fn the_forwarding_baseline_routes_the_customer_packets_and_says_what_it_cannot_run() {
+        let fwd = fwd();
+        for s in scenarios() {
+            if !s.suts.contains(&SutKind::Kernel) {
+                continue;
+            }
+            let plan = s.plan(SutKind::Kernel, &fwd);
+            match s.data {
+                Packet::Ipv6 | Packet::Ipv4 => {
+                    let p = plan.unwrap_or_else(|e| panic!("{}: {e}", s.name));
+                    assert_eq!(p.output, Output::Forward, "{}", s.name);
+                    assert!(!p.config.contains("[[policy]]"), "{}", s.name);
+                    let prefix = if s.data == Packet::Ipv4 {
+                        "198.18.2.0/24"
+                    } else {
+                        "2001:db8:2::/64"
+                    };
+                    assert!(p.config.contains(prefix), "{}: {}", s.name, p.config);
+                    applies(p.config);
+                }
+                _ => {
+                    let why = plan.err().unwrap_or_else(|| panic!("{} runs", s.name));
+                    let named = if s.stamp.is_some() {
+                        "STAMP"
+                    } else {
+                        "CONFIG_IPV6_SEG6_LWTUNNEL"
+                    };
+                    assert!(why.contains(named), "{}: {why}", s.name);
+                }
+            }
+            // srv6d runs the same whatever the kernel baseline.
+            let a = s.plan(SutKind::Srv6d, &fwd).unwrap();
+            let b = s.plan(SutKind::Srv6d, &KernelBaseline::Seg6).unwrap();
+            assert_eq!((a.config, a.output), (b.config, b.output));
+            assert_eq!((a.config, a.output), (s.config.as_str(), s.output));
+        }
+    }
+
+    #[test]
+    fn on_seg6_the_kernel_runs_srv6ds_configuration_where_it_can() {
+        for s in scenarios() {
+            match s.plan(SutKind::Kernel, &KernelBaseline::Seg6) {
+                Ok(p) => {
+                    assert!(s.kernel_na.is_none(), "{}", s.name);
+                    assert_eq!((p.config, p.output), (s.config.as_str(), s.output));
+                }
+                Err(why) => assert_eq!(Some(why), s.kernel_na, "{}", s.name),
+            }
+        }
+        assert!(scenarios()
+            .iter()
+            .any(|s| s.name == "end-dt4" && s.kernel_na.is_some()));
+    }
+
+    #[test]
+    fn cells_carry_the_kernel_baselines_name_and_why() {
+        let o = crate::opts(crate::Cli::parse_from(["srv6bench", "--quick"]).run).unwrap();
+        let list = quick_scenarios();
+        let (accs, todo) = cells(&o, &list, &fwd());
+        let cell = |scenario: &str, sut: &str| {
+            accs.iter()
+                .map(|a| &a.cell)
+                .find(|c| c.scenario == scenario && c.sut == sut && c.stamp_pct.is_none())
+                .unwrap_or_else(|| panic!("no cell {scenario} {sut}"))
+        };
+        let enc = cell("h-encaps-v6-2sid", "kernel-ipv6-fwd");
+        assert_eq!(enc.status, Status::Measured);
+        assert!(
+            enc.description.contains("forwarded without SRv6"),
+            "{}",
+            enc.description
+        );
+        assert!(matches!(
+            &cell("end-dt4", "kernel-ipv6-fwd").status,
+            Status::NotApplicable(why) if why.contains("CONFIG_IPV6_SEG6_LWTUNNEL")
+        ));
+        assert!(!accs.iter().any(|a| a.cell.sut == "kernel"));
+        // Measured: ipv6-fwd and H.Encaps for both, End.DT4 for srv6d,
+        // STAMP (0 and 10 %) twice for srv6d, l2fwd.
+        assert_eq!(todo.len(), 2 + 2 + 1 + 4 + 1);
+        let (accs, _) = cells(&o, &list, &KernelBaseline::Seg6);
+        assert!(accs.iter().any(|a| a.cell.sut == "kernel"));
+        assert!(!accs.iter().any(|a| a.cell.sut == "kernel-ipv6-fwd"));
+    }
 }

@@ -177,6 +177,14 @@ pub struct Host {
     pub cpus: usize,
 }
 
+/// The running kernel's release (`uname -r`; empty if unreadable).
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
 /// This machine's [`Host`] now (empty strings where a source is unreadable).
 pub fn host() -> Host {
     let date = std::process::Command::new("date")
@@ -184,10 +192,7 @@ pub fn host() -> Host {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    let kernel = kernel_release();
     let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
