@@ -35,9 +35,22 @@ fn is_root() -> bool {
 fn namespaces(lab: &Lab) {
     let names: Vec<String> = lab
         .namespaces()
-        .map(|(l, r)| format!("{l} ({r})"))
+        .map(|(l, r)| {
+            if lab.is_in_vm(l) {
+                format!("{l} ({r}, in the lab's Linux VM)")
+            } else {
+                format!("{l} ({r})")
+            }
+        })
         .collect();
     println!("  namespaces: {}", names.join(", "));
+    if let Some(vm) = lab.vm() {
+        println!(
+            "  Linux VM: kernel {} (this host's kernel lacks what those namespaces need), up in {:.1} s",
+            vm.kernel_release(),
+            vm.boot_time().as_secs_f64()
+        );
+    }
 }
 
 fn link(a: (&str, &str, lab::Mac, &[&str]), b: (&str, &str, lab::Mac, &[&str])) {
