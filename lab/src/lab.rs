@@ -165,6 +165,12 @@ impl Topology {
         };
         let mut vm = VmScript::new();
 
+        const NO_DAD: [&str; 4] = [
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.all.accept_dad=0",
+            "net.ipv6.conf.default.accept_dad=0",
+        ];
         for logical in &self.namespaces {
             let real = format!("{}-{pid}-{id}-{logical}", self.prefix);
             if in_vm(logical) {
@@ -172,47 +178,19 @@ impl Topology {
                     &format!("create namespace {real}"),
                     ["ip", "netns", "add", &real],
                 );
-                vm.step(
-                    &format!("bring up lo in {logical}"),
-                    ["ip", "-n", &real, "link", "set", "dev", "lo", "up"],
-                );
-                if self.disable_dad {
-                    vm.step(
-                        &format!("disable DAD in {logical}"),
-                        [
-                            "ip",
-                            "netns",
-                            "exec",
-                            &real,
-                            "sysctl",
-                            "-qw",
-                            "net.ipv6.conf.all.accept_dad=0",
-                            "net.ipv6.conf.default.accept_dad=0",
-                        ],
-                    );
-                }
                 lab.vm_names.push((logical.clone(), real));
-                continue;
+            } else {
+                create_netns(&real)?;
+                lab.names.push((logical.clone(), real));
             }
-            create_netns(&real)?;
-            lab.names.push((logical.clone(), real));
-            let real = lab.ns(logical);
-            run(
-                &format!("bring up lo in {logical}"),
-                ip_in(real, ["link", "set", "dev", "lo", "up"]),
-            )?;
+            let lo = ["link", "set", "dev", "lo", "up"];
+            lab.build_ip(&mut vm, logical, &format!("bring up lo in {logical}"), &lo)?;
             if self.disable_dad {
-                run(
+                lab.build_exec(
+                    &mut vm,
+                    logical,
                     &format!("disable DAD in {logical}"),
-                    exec_in(
-                        real,
-                        [
-                            "sysctl",
-                            "-qw",
-                            "net.ipv6.conf.all.accept_dad=0",
-                            "net.ipv6.conf.default.accept_dad=0",
-                        ],
-                    ),
+                    &NO_DAD,
                 )?;
             }
         }
@@ -294,49 +272,7 @@ impl Topology {
             );
             lab.vm = Some(started);
             for (n, (nic, guest, _)) in nics.iter().enumerate() {
-                let real = lab.ns(&guest.ns).to_string();
-                let tmp = format!("labnic{n}");
-                let mac = format_mac(&nic.mac);
-                vm.raw(&format!("dev=$(nicdev {mac}) || exit 3"));
-                vm.raw(&format!(
-                    "step {} ip link set dev \"$dev\" name {tmp}",
-                    sh_quote(&format!("rename the VM NIC for {guest}"))
-                ));
-                vm.step(
-                    &format!("move the VM NIC into {}", guest.ns),
-                    ["ip", "link", "set", "dev", &tmp, "netns", &real],
-                );
-                vm.step(
-                    &format!("name the VM NIC {guest}"),
-                    [
-                        "ip",
-                        "-n",
-                        &real,
-                        "link",
-                        "set",
-                        "dev",
-                        &tmp,
-                        "name",
-                        &guest.ifname,
-                    ],
-                );
-                if let Some(m) = guest.mtu {
-                    let m = m.to_string();
-                    vm.step(
-                        &format!("set the MTU of {guest}"),
-                        [
-                            "ip",
-                            "-n",
-                            &real,
-                            "link",
-                            "set",
-                            "dev",
-                            &guest.ifname,
-                            "mtu",
-                            &m,
-                        ],
-                    );
-                }
+                lab.place_nic(&mut vm, n, nic, guest);
             }
         }
 
@@ -347,79 +283,38 @@ impl Topology {
         let mut strict: Vec<&str> = Vec::new();
         for (ns, name, table) in &self.vrfs {
             let table = table.to_string();
-            let args = ["link", "add", name.as_str(), "type", "vrf", "table", &table];
-            let step = format!("add VRF {name} in {ns}");
+            let add = ["link", "add", name.as_str(), "type", "vrf", "table", &table];
+            lab.build_ip(&mut vm, ns, &format!("add VRF {name} in {ns}"), &add)?;
             // The kernel's End.DT4 / End.DT46 (`vrftable`) insist on strict
             // mode: one VRF device per table.
-            let setting = ["sysctl", "-qw", "net.vrf.strict_mode=1"];
-            let strict_step = format!("set net.vrf.strict_mode=1 in {ns}");
-            let first = !strict.contains(&ns.as_str());
-            strict.push(ns);
-            if in_vm(ns) {
-                vm.step(&step, ip_words(lab.ns(ns), args));
-                if first {
-                    let mut words = vec!["ip", "netns", "exec", lab.ns(ns)];
-                    words.extend(setting);
-                    vm.step(&strict_step, words);
-                }
-            } else {
-                run(&step, ip_in(lab.ns(ns), args))?;
-                if first {
-                    run(&strict_step, exec_in(lab.ns(ns), setting))?;
-                }
+            if !strict.contains(&ns.as_str()) {
+                strict.push(ns);
+                let argv = ["sysctl", "-qw", "net.vrf.strict_mode=1"];
+                let step = format!("set net.vrf.strict_mode=1 in {ns}");
+                lab.build_exec(&mut vm, ns, &step, &argv)?;
             }
         }
         for (ns, ifname, vrf) in &self.vrf_members {
-            let args = [
-                "link",
-                "set",
-                "dev",
-                ifname.as_str(),
-                "master",
-                vrf.as_str(),
-            ];
+            let args = ["link", "set", "dev", ifname, "master", vrf];
             let step = format!("enslave {ns}:{ifname} to VRF {vrf}");
-            if in_vm(ns) {
-                vm.step(&step, ip_words(lab.ns(ns), args));
-            } else {
-                run(&step, ip_in(lab.ns(ns), args))?;
-            }
+            lab.build_ip(&mut vm, ns, &step, &args)?;
         }
 
         for (ns, key, value) in &self.sysctls {
             let setting = format!("{key}={value}");
             let step = format!("set sysctl {key} in {ns}");
-            if in_vm(ns) {
-                vm.step(
-                    &step,
-                    ["ip", "netns", "exec", lab.ns(ns), "sysctl", "-qw", &setting],
-                );
-            } else {
-                run(&step, exec_in(lab.ns(ns), ["sysctl", "-qw", &setting]))?;
-            }
+            lab.build_exec(&mut vm, ns, &step, &["sysctl", "-qw", &setting])?;
         }
 
         // Links go up before addresses are added: an IPv6 address added to a
         // down veth stays unusable for up to a second or two after link-up.
-        let up: Vec<(&str, &str)> = self
-            .veths
-            .iter()
-            .flat_map(|(a, b)| [a, b])
+        let veth_ends = self.veths.iter().flat_map(|(a, b)| [a, b]);
+        let up = veth_ends
             .map(|e| (e.ns.as_str(), e.ifname.as_str()))
-            .chain(
-                self.vrfs
-                    .iter()
-                    .map(|(ns, name, _)| (ns.as_str(), name.as_str())),
-            )
-            .collect();
+            .chain(self.vrfs.iter().map(|(ns, n, _)| (ns.as_str(), n.as_str())));
         for (ns, ifname) in up {
             let step = format!("bring up {ns}:{ifname}");
-            let args = ["link", "set", "dev", ifname, "up"];
-            if in_vm(ns) {
-                vm.step(&step, ip_words(lab.ns(ns), args));
-            } else {
-                run(&step, ip_in(lab.ns(ns), args))?;
-            }
+            lab.build_ip(&mut vm, ns, &step, &["link", "set", "dev", ifname, "up"])?;
         }
 
         for a in &self.addresses {
@@ -429,16 +324,11 @@ impl Topology {
                 args.push("nodad");
             }
             let step = format!("add address {cidr} to {}:{}", a.ns, a.ifname);
-            if in_vm(&a.ns) {
-                vm.step(&step, ip_words(lab.ns(&a.ns), args));
-            } else {
-                run(&step, ip_in(lab.ns(&a.ns), args))?;
-            }
+            lab.build_ip(&mut vm, &a.ns, &step, &args)?;
         }
 
         for n in &self.neighbours {
-            let addr = n.addr.to_string();
-            let mac = format_mac(&n.mac);
+            let (addr, mac) = (n.addr.to_string(), format_mac(&n.mac));
             let args = [
                 "neigh",
                 "replace",
@@ -451,36 +341,84 @@ impl Topology {
                 "permanent",
             ];
             let step = format!("add neighbour {addr} on {}:{}", n.ns, n.ifname);
-            if in_vm(&n.ns) {
-                vm.step(&step, ip_words(lab.ns(&n.ns), args));
-            } else {
-                run(&step, ip_in(lab.ns(&n.ns), args))?;
-            }
+            lab.build_ip(&mut vm, &n.ns, &step, &args)?;
         }
 
         for (ns, addr) in &self.tunsrcs {
             let addr = addr.to_string();
-            let args = ["sr", "tunsrc", "set", &addr];
             let step = format!("set tunsrc {addr} in {ns}");
-            if in_vm(ns) {
-                vm.step(&step, ip_words(lab.ns(ns), args));
-            } else {
-                run(&step, ip_in(lab.ns(ns), args))?;
-            }
+            lab.build_ip(&mut vm, ns, &step, &["sr", "tunsrc", "set", &addr])?;
         }
 
         for (ns, route) in &self.routes {
-            let step = format!("add route in {ns}");
-            if in_vm(ns) {
-                vm.step(&step, ip_words(lab.ns(ns), route.to_args()));
-            } else {
-                run(&step, ip_in(lab.ns(ns), route.to_args()))?;
-            }
+            let args = route.to_args();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            lab.build_ip(&mut vm, ns, &format!("add route in {ns}"), &args)?;
         }
         if let Some(v) = &lab.vm {
             vm.run(v)?;
         }
         Ok(lab)
+    }
+}
+
+impl Lab {
+    /// A build step `ip -n NS args` in `ns`'s kernel: run now on the host,
+    /// or added to the VM's script (run at the end of the build).
+    fn build_ip(
+        &self,
+        vm: &mut VmScript,
+        ns: &str,
+        step: &str,
+        args: &[&str],
+    ) -> Result<(), Error> {
+        if self.is_in_vm(ns) {
+            vm.step(step, ip_words(self.ns(ns), args));
+            Ok(())
+        } else {
+            run(step, ip_in(self.ns(ns), args)).map(drop)
+        }
+    }
+
+    /// A build step running `argv` inside `ns` (`ip netns exec`), like
+    /// [`Lab::build_ip`].
+    fn build_exec(
+        &self,
+        vm: &mut VmScript,
+        ns: &str,
+        step: &str,
+        argv: &[&str],
+    ) -> Result<(), Error> {
+        if self.is_in_vm(ns) {
+            let mut words = vec!["ip", "netns", "exec", self.ns(ns)];
+            words.extend_from_slice(argv);
+            vm.step(step, words);
+            Ok(())
+        } else {
+            run(step, exec_in(self.ns(ns), argv)).map(drop)
+        }
+    }
+
+    /// Moves VM NIC number `n` (found by its MAC) from the VM's initial
+    /// namespace into `guest`'s, under a temporary name first (the kernel
+    /// named it ethN, which may be taken there), then `guest`'s name and MTU.
+    fn place_nic(&self, vm: &mut VmScript, n: usize, nic: &VmNic, guest: &VethEnd) {
+        let real = self.ns(&guest.ns);
+        let tmp = format!("labnic{n}");
+        vm.raw(&format!("dev=$(nicdev {}) || exit 3", format_mac(&nic.mac)));
+        vm.raw(&format!(
+            "step {} ip link set dev \"$dev\" name {tmp}",
+            sh_quote(&format!("rename the VM NIC for {guest}"))
+        ));
+        let move_in = ["ip", "link", "set", "dev", &tmp, "netns", real];
+        vm.step(&format!("move the VM NIC into {}", guest.ns), move_in);
+        let rename = ["link", "set", "dev", &tmp, "name", &guest.ifname];
+        vm.step(&format!("name the VM NIC {guest}"), ip_words(real, rename));
+        if let Some(mtu) = guest.mtu {
+            let mtu = mtu.to_string();
+            let set = ["link", "set", "dev", &guest.ifname, "mtu", &mtu];
+            vm.step(&format!("set the MTU of {guest}"), ip_words(real, set));
+        }
     }
 }
 
