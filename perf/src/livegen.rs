@@ -1025,11 +1025,15 @@ mod tests {
         if !here_or_in_vm("full_speed_outruns_the_paced_rate_with_exact_frames_of_both_kinds") {
             return;
         }
-        // Half STAMP, as fast as it goes: far faster than the paced rate
-        // above (the receiver then takes what the veth's ring holds), and
-        // whatever arrives is exact, of the right kind, and unique.
+        // Half STAMP, unpaced: more frames than the paced test's 20 000/s
+        // allow in the same 0.5 s (an unpaced run is not held to any rate;
+        // how much more depends on the machine: ~1.4 M at the 2.86 Mpps
+        // measured natively in November (docs/BENCHMARKS.md),
+        // ~44 000 under software emulation in the lab's VM with make
+        // test's load), and whatever arrives is exact, of the right kind,
+        // and unique.
         let (gen, rx) = run(0.0, 0.5, 500_000);
-        assert!(gen.offered > 100_000, "{gen:?}");
+        assert!(gen.offered > 10_000, "{gen:?}");
         assert_eq!(rx.other, 0, "{rx:?}");
         assert!(rx.intact > 0 && rx.intact <= gen.offered, "{rx:?} {gen:?}");
         assert_eq!(rx.distinct, rx.intact, "{rx:?}");
