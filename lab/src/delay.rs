@@ -12,9 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::lab::{in_netns, Lab};
+use crate::lab::Lab;
 use crate::packet::MAX_FRAME;
 use crate::spec::Topology;
+use crate::sys::in_netns;
 use crate::Error;
 
 /// How long before a frame's deadline the forwarding thread stops sleeping

@@ -43,16 +43,18 @@ mod features;
 mod lab;
 mod packet;
 mod spec;
+mod sys;
 pub mod vm;
 
 pub use crate::delay::{DelayStage, Direction, DirectionStats, DEFAULT_QUEUE_FRAMES, SPIN};
 pub use crate::features::{host_has, host_probe, KernelFeature, Probe};
-pub use crate::lab::{in_netns, Lab, NsChild, NETNS_DIR};
+pub use crate::lab::Lab;
 pub use crate::packet::{PacketSocket, MAX_FRAME};
 pub use crate::spec::{
     format_mac, parse_mac, IpRoute, Mac, Prefix, Route, Seg6Encap, Seg6Local, Seg6LocalAction,
     Seg6Mode, Topology, VethEnd, DEFAULT_PREFIX, MAIN_TABLE,
 };
+pub use crate::sys::{in_netns, NsChild, NETNS_DIR};
 
 /// Everything that can go wrong building or using a lab.
 #[derive(Debug, thiserror::Error)]

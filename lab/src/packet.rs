@@ -5,7 +5,7 @@ use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use crate::lab::in_netns;
+use crate::sys::in_netns;
 use crate::Error;
 
 /// Largest frame `recv*` returns whole; longer ones (GRO super-frames) are

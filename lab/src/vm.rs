@@ -38,8 +38,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::cpio::Archive;
-use crate::lab::NsChild;
 use crate::spec::{format_mac, Mac};
+use crate::sys::{process_alive, NsChild};
 use crate::Error;
 
 /// Where `scripts/deps.sh` puts the VM's kernel (`linux/`) and where the
@@ -741,7 +741,7 @@ fn sweep_leftover_dirs() {
         let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
             continue;
         };
-        if pid != std::process::id() && !crate::lab::process_alive(pid) {
+        if pid != std::process::id() && !process_alive(pid) {
             let _ = fs::remove_dir_all(entry.path());
         }
     }
