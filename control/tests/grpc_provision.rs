@@ -373,7 +373,7 @@ fn kernel_dataplane_refuses_end_dt4_by_name_and_carries_the_ipv6_vpn() {
         &[lab::KernelFeature::Seg6],
         "kernel_dataplane_refuses_end_dt4_by_name_and_carries_the_ipv6_vpn",
         &[PathBuf::from(SRV6D)],
-        Duration::from_secs(900),
+        Duration::from_secs(420),
     ) {
         return;
     }

@@ -10,7 +10,7 @@ use control::kernel::{KernelDataplane, KernelError, RTPROT_SRV6D};
 use lab::{KernelFeature, Lab, Topology, VethEnd};
 
 /// How long a test may run inside the lab's VM (software emulation).
-const VM_TIMEOUT: Duration = Duration::from_secs(600);
+const VM_TIMEOUT: Duration = Duration::from_secs(420);
 
 fn load(text: &str) -> LoadedConfig {
     match load_str(text, "test.toml") {

@@ -108,12 +108,15 @@ pub fn host_has(feature: KernelFeature) -> bool {
 }
 
 fn probe_all() -> Vec<(KernelFeature, Probe)> {
+    // Named like a lab's namespaces, so that a killed prober's is swept,
+    // and created under the lab's lock (first uses race otherwise).
+    crate::sys::sweep_leftovers("s6probe");
     let name = format!(
-        "s6probe-{}-{}",
+        "s6probe-{}-{}-probe",
         std::process::id(),
         SCRATCH.fetch_add(1, Ordering::Relaxed)
     );
-    if let Err(e) = ip(&["netns", "add", &name]) {
+    if let Err(e) = crate::sys::create_netns(&name) {
         return KernelFeature::ALL
             .iter()
             .map(|f| {
@@ -138,7 +141,7 @@ fn probe_all() -> Vec<(KernelFeature, Probe)> {
             (*f, probe)
         })
         .collect();
-    let _ = ip(&["netns", "delete", &name]);
+    let _ = crate::sys::delete_netns(&name);
     result
 }
 

@@ -2,9 +2,6 @@
 //! handle that owns them, and helpers to run things inside them.
 
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, OpenOptions};
-use std::os::fd::AsRawFd;
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -12,13 +9,9 @@ use std::time::{Duration, Instant};
 use crate::features::{host_probe, Probe};
 use crate::packet::PacketSocket;
 use crate::spec::{format_mac, parse_mac, Mac, Topology, VethEnd, WIRE_NS};
-use crate::sys::{in_netns, process_alive, render, NsChild, NETNS_DIR};
+use crate::sys::{create_netns, delete_netns, in_netns, render, run, sweep_leftovers, NsChild};
 use crate::vm::{sh_quote, Vm, VmNic, VmSpec};
 use crate::Error;
-
-/// Serialises `ip netns add` across threads and processes: concurrent first
-/// uses race on making the netns directory a shared mount.
-const LOCK_FILE: &str = "/var/run/srv6d-lab.lock";
 
 /// Per-process lab counter: the `<counter>` in `<prefix>-<pid>-<counter>-<logical>`.
 static LAB_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -53,7 +46,8 @@ impl VmScript {
     fn new() -> Self {
         VmScript {
             text: String::from(
-                "step() {\n  d=$1; shift\n  \"$@\" >/tmp/step.out 2>/tmp/step.err\n  rc=$?\n  \
+                "step() {\n  d=$1; shift\n  printf '+ %s\\n' \"$d\"\n  \
+                 \"$@\" >/tmp/step.out 2>/tmp/step.err\n  rc=$?\n  \
                  if [ $rc -ne 0 ]; then\n    printf '%s\\n' \"$d\" \"$*\" >&2\n    \
                  cat /tmp/step.err /tmp/step.out >&2\n    exit $rc\n  fi\n}\n\
                  nicdev() {\n  for d in /sys/class/net/*; do\n    \
@@ -83,11 +77,27 @@ impl VmScript {
         self.text.push('\n');
     }
 
-    /// Runs the script; a failed step becomes an [`Error::Command`].
+    /// Runs the script; a failed step becomes an [`Error::Command`], one
+    /// still running after three minutes too (named by the `+ step` line
+    /// the script printed last).
     fn run(self, vm: &Vm) -> Result<(), Error> {
-        let out = vm.sh(&self.text, Duration::from_secs(180))?;
+        const LIMIT: Duration = Duration::from_secs(180);
+        let out = vm.sh("the lab's build steps", &self.text, LIMIT)?;
         if out.status == 0 {
             return Ok(());
+        }
+        if out.status == 137 {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let last = stdout.lines().rev().find_map(|l| l.strip_prefix("+ "));
+            return Err(Error::Command {
+                step: format!(
+                    "{} (in the lab's VM)",
+                    last.unwrap_or("the first build step")
+                ),
+                command: String::new(),
+                status: format!("killed after {LIMIT:?}"),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
         }
         let err = String::from_utf8_lossy(&out.stderr);
         let mut lines = err.lines();
@@ -245,6 +255,17 @@ impl Topology {
                 }
             }
         }
+        if !lab.vm_names.is_empty() && crate::vm::in_vm() {
+            return Err(Error::Vm(format!(
+                "this test runs inside the lab's VM, whose kernel cannot host {}: {}",
+                lab.vm_names
+                    .iter()
+                    .map(|(l, _)| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                lab.vm_reason
+            )));
+        }
         if !lab.vm_names.is_empty() {
             let real = format!("{}-{pid}-{id}-{WIRE_NS}", self.prefix);
             create_netns(&real)?;
@@ -255,7 +276,14 @@ impl Topology {
                 nics: nics.iter().map(|(nic, _, _)| nic.clone()).collect(),
                 ..VmSpec::new(&format!("{}-{pid}-{id}-vm", self.prefix))
             };
-            let started = Vm::start(&spec)?;
+            let started = Vm::start(&spec).map_err(|e| match e {
+                Error::Vm(m) => Error::Vm(format!(
+                    "needed for {} ({}): {m}",
+                    vm_names_of(&lab),
+                    lab.vm_reason
+                )),
+                other => other,
+            })?;
             eprintln!(
                 "lab: {} in the Linux VM ({}; kernel {}, up in {:.1} s)",
                 lab.vm_names
@@ -417,6 +445,12 @@ impl Lab {
             vm.step(&format!("set the MTU of {guest}"), ip_words(real, set));
         }
     }
+}
+
+/// The logical names of a lab's VM namespaces, for messages.
+fn vm_names_of(lab: &Lab) -> String {
+    let names: Vec<&str> = lab.vm_names.iter().map(|(l, _)| l.as_str()).collect();
+    names.join(", ")
 }
 
 /// `ip -n REAL args...` as words for a [`VmScript`] step.
@@ -595,12 +629,19 @@ impl Lab {
         S: AsRef<OsStr>,
     {
         let vm = self.vm.as_ref().expect("a lab with VM namespaces has a VM");
-        let mut script = format!("ip netns exec {}", sh_quote(self.ns(ns)));
-        for word in argv {
-            script.push(' ');
-            script.push_str(&sh_quote(&word.as_ref().to_string_lossy()));
-        }
-        Ok(vm.sh(&script, Duration::from_secs(120))?.into_output())
+        let words: Vec<String> = argv
+            .into_iter()
+            .map(|w| sh_quote(&w.as_ref().to_string_lossy()))
+            .collect();
+        let script = format!(
+            "ip netns exec {} {}",
+            sh_quote(self.ns(ns)),
+            words.join(" ")
+        );
+        let what = format!("`{}` in {ns}", words.join(" "));
+        Ok(vm
+            .sh(&what, &script, Duration::from_secs(120))?
+            .into_output())
     }
 
     /// Runs `argv` in `ns` to completion, stdin closed, output captured.
@@ -808,146 +849,4 @@ fn check_vm_output(step: &str, argv: &[OsString], out: Output) -> Result<Output,
         status: out.status.to_string(),
         stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
     })
-}
-
-/// Runs `cmd` to completion; a non-zero exit is an [`Error::Command`].
-fn run(step: &str, mut cmd: Command) -> Result<Output, Error> {
-    let command = render(&cmd);
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| Error::Spawn {
-            step: step.to_string(),
-            command: command.clone(),
-            source,
-        })?;
-    if !out.status.success() {
-        return Err(Error::Command {
-            step: step.to_string(),
-            command,
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(out)
-}
-
-/// Creates namespace `real`, replacing a stale one of the same name (left by
-/// a killed process whose pid we now have).
-fn create_netns(real: &str) -> Result<(), Error> {
-    let step = format!("create namespace {real}");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(LOCK_FILE)
-        .map_err(|source| Error::Io {
-            what: format!("{step}: open lock file {LOCK_FILE}"),
-            source,
-        })?;
-    // SAFETY: flock on a file we hold open; the lock is released when
-    // `lock` is closed at the end of this function.
-    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(Error::Io {
-            what: format!("{step}: lock {LOCK_FILE}"),
-            source: std::io::Error::last_os_error(),
-        });
-    }
-    if Path::new(NETNS_DIR).join(real).exists() {
-        eprintln!("lab: namespace {real} already exists (stale, pid reused): replacing it");
-        delete_netns(real)?;
-    }
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "add", real]);
-    run(&step, cmd)?;
-    drop(lock);
-    Ok(())
-}
-
-fn delete_netns(real: &str) -> Result<(), Error> {
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "delete", real]);
-    run(&format!("delete namespace {real}"), cmd).map(drop)
-}
-
-/// Deletes namespaces named `<prefix>-<pid>-...` whose process is gone.
-fn sweep_leftovers(prefix: &str) {
-    let Ok(entries) = fs::read_dir(NETNS_DIR) else {
-        return;
-    };
-    let own = std::process::id();
-    for entry in entries.flatten() {
-        let name: OsString = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let Some(pid) = owner_pid(prefix, name) else {
-            continue;
-        };
-        if pid == own || process_alive(pid) {
-            continue;
-        }
-        match delete_netns(name) {
-            Ok(()) => eprintln!("lab: removed leftover namespace {name} (process {pid} is gone)"),
-            // Another process may be sweeping the same leftover.
-            Err(_) if !Path::new(NETNS_DIR).join(name).exists() => {}
-            Err(e) => eprintln!("lab: cannot remove leftover namespace: {e}"),
-        }
-    }
-}
-
-/// The pid in `<prefix>-<pid>-<counter>-<logical>`, if `name` has that shape.
-fn owner_pid(prefix: &str, name: &str) -> Option<u32> {
-    let rest = name.strip_prefix(prefix)?.strip_prefix('-')?;
-    let mut parts = rest.splitn(3, '-');
-    let pid = parts.next()?.parse().ok()?;
-    parts.next()?.parse::<u64>().ok()?;
-    parts.next().filter(|l| !l.is_empty())?;
-    Some(pid)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn owner_pid_parses_lab_names_only() {
-        assert_eq!(owner_pid("s6lab", "s6lab-123-4-h1"), Some(123));
-        assert_eq!(owner_pid("s6lab", "s6lab-123-4-my-host"), Some(123));
-        assert_eq!(owner_pid("s6lab", "s6lab-123-4-"), None);
-        assert_eq!(owner_pid("s6lab", "s6lab-x-4-h1"), None);
-        assert_eq!(owner_pid("s6lab", "s6labx-1-4-h1"), None);
-        assert_eq!(owner_pid("s6lab", "other-1-4-h1"), None);
-    }
-
-    #[test]
-    fn own_process_is_alive() {
-        assert!(process_alive(std::process::id()));
-        assert!(!process_alive(u32::MAX));
-    }
-
-    #[test]
-    fn render_quotes_odd_words() {
-        let mut cmd = Command::new("ip");
-        cmd.args(["-n", "a b", ""]);
-        assert_eq!(render(&cmd), "ip -n 'a b' ''");
-    }
-
-    /// A namespace that already exists under the name we want (a leftover
-    /// of a killed process whose pid we now have) is replaced, not an error.
-    #[test]
-    fn existing_name_is_replaced() {
-        if !crate::require_root() {
-            eprintln!("skipped");
-            return;
-        }
-        let real = format!("s6lab-{}-exists-t", std::process::id());
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "add", &real]);
-        run("pre-create", cmd).unwrap();
-        let made = create_netns(&real);
-        let path = Path::new(NETNS_DIR).join(&real);
-        let existed = path.exists();
-        delete_netns(&real).unwrap();
-        made.unwrap();
-        assert!(existed);
-    }
 }

@@ -13,8 +13,10 @@
 //! Two uses:
 //! - [`crate::Topology::build`] places namespaces whose needs the host
 //!   cannot meet inside a [`Vm`] and joins them to the host's namespaces by
-//!   tap devices (one virtio NIC per link); every [`crate::Lab`] method that
-//!   runs commands works the same on them.
+//!   tap devices (one virtio NIC per link); [`crate::Lab`]'s `exec`,
+//!   `exec_ok`, `ip`, `mac`, `ifindex`, `wait_for_dad` and `packet_socket`
+//!   (at the link's host side) work on them; `in_ns`, `spawn` and
+//!   `command` are host-only and say so.
 //! - [`run_test_in_vm`] runs one test of the current test binary inside a VM,
 //!   for tests that program the kernel they run on (srv6d's kernel backend).
 //!
@@ -22,12 +24,12 @@
 //! answer on the 2-core test machine, and each command in the VM some tens
 //! of milliseconds. It is a functional peer, never a speed baseline.
 //!
-//! Every VM powers off when its owner closes the control port, including
-//! when the owner is killed, so no VM outlives its test.
+//! A VM never outlives its test: QEMU runs in its owner's process group
+//! (a test runner that kills a test's group kills it too), the guest powers
+//! off when its owner closes the control port (also when the owner is
+//! killed), and each script the guest runs is killed after its time limit.
 
-use std::collections::hash_map::DefaultHasher;
 use std::fs;
-use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
@@ -167,21 +169,26 @@ fn find_assets() -> Result<VmAssets, Error> {
         tools.push((host, inside.to_string()));
     }
 
-    // The cache key: everything that goes into the archive.
-    let mut hasher = DefaultHasher::new();
-    INIT.hash(&mut hasher);
-    release.hash(&mut hasher);
+    // The cache key: everything that goes into the archive (FNV-1a: the
+    // same on every toolchain, unlike std's hasher).
+    let mut key = Fnv::default();
+    key.add(INIT.as_bytes());
+    key.add(release.as_bytes());
     for path in [&kernel, &busybox]
         .into_iter()
         .chain(tools.iter().map(|(h, _)| h))
     {
-        stamp(path).hash(&mut hasher);
+        let (size, mtime) = stamp(path);
+        key.add(&size.to_le_bytes());
+        key.add(&mtime.to_le_bytes());
     }
     for (_, inside) in &tools {
-        inside.hash(&mut hasher);
+        key.add(inside.as_bytes());
     }
-    MODULES.hash(&mut hasher);
-    let initramfs = dir.join(format!("initramfs-{release}-{:016x}.cpio", hasher.finish()));
+    for m in MODULES {
+        key.add(m.as_bytes());
+    }
+    let initramfs = dir.join(format!("initramfs-{release}-{:016x}.cpio", key.0));
     if !initramfs.is_file() {
         build_base(&initramfs, &busybox, &tools, &modules)?;
     }
@@ -190,6 +197,25 @@ fn find_assets() -> Result<VmAssets, Error> {
         release,
         initramfs,
     })
+}
+
+/// 64-bit FNV-1a.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn add(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        // A separator, so that ("ab", "c") and ("a", "bc") differ.
+        self.0 = (self.0 ^ 0xff).wrapping_mul(0x0100_0000_01b3);
+    }
 }
 
 /// Size and modification time: enough to notice a changed input.
@@ -314,10 +340,16 @@ fn write_atomically(
         fs::create_dir_all(dir).map_err(io_err(format!("create {}", dir.display())))?;
     }
     let tmp = out.with_extension(format!("tmp.{}", std::process::id()));
-    let mut file = fs::File::create(&tmp).map_err(io_err(format!("create {}", tmp.display())))?;
-    f(&mut file).map_err(io_err(format!("write {}", tmp.display())))?;
-    drop(file);
-    fs::rename(&tmp, out).map_err(io_err(format!("rename {} into place", tmp.display())))
+    let written = fs::File::create(&tmp)
+        .and_then(|mut file| f(&mut file))
+        .map_err(io_err(format!("write {}", tmp.display())))
+        .and_then(|()| {
+            fs::rename(&tmp, out).map_err(io_err(format!("rename {} into place", tmp.display())))
+        });
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// The shared libraries `ldd` lists for `binary` (loader included).
@@ -461,7 +493,8 @@ impl VmOutput {
 pub struct Vm {
     name: String,
     dir: PathBuf,
-    ctl: Mutex<Option<BufReader<UnixStream>>>,
+    /// The agent's port, or why the VM can no longer be used.
+    ctl: Mutex<Result<BufReader<UnixStream>, String>>,
     qemu: Option<NsChild>,
     boot: Duration,
     release: String,
@@ -487,7 +520,7 @@ impl Vm {
         let mut vm = Vm {
             name: spec.name.clone(),
             dir: dir.clone(),
-            ctl: Mutex::new(None),
+            ctl: Mutex::new(Err("not connected yet".into())),
             qemu: None,
             boot: Duration::ZERO,
             release: assets.release.clone(),
@@ -561,7 +594,12 @@ impl Vm {
         let log = fs::File::create(dir.join("qemu.log"))
             .map_err(io_err(format!("create {}", dir.join("qemu.log").display())))?;
         cmd.stderr(log);
-        vm.qemu = Some(NsChild::spawn(&format!("start VM {}", spec.name), cmd)?);
+        // In the caller's process group: a test runner that kills a test's
+        // group over its time limit kills its VM too.
+        vm.qemu = Some(NsChild::spawn_in_callers_group(
+            &format!("start VM {}", spec.name),
+            cmd,
+        )?);
 
         let stream = vm.connect(&sock, started)?;
         stream
@@ -576,7 +614,7 @@ impl Vm {
                 line.trim()
             )));
         }
-        vm.ctl = Mutex::new(Some(reader));
+        vm.ctl = Mutex::new(Ok(reader));
         vm.boot = started.elapsed();
         Ok(vm)
     }
@@ -659,58 +697,44 @@ impl Vm {
     }
 
     /// Runs `script` with busybox `sh` in the VM (the VM's initial network
-    /// namespace), waiting at most `timeout`.
-    pub fn sh(&self, script: &str, timeout: Duration) -> Result<VmOutput, Error> {
+    /// namespace); `what` names it in errors. The guest kills the script
+    /// after `timeout` (then its status is 137 and its output what it wrote
+    /// so far); if no answer comes even a little after that, or the answer
+    /// cannot be read, the VM is unusable from then on and every later call
+    /// says why (a late answer would otherwise be taken for the next one's).
+    pub fn sh(&self, what: &str, script: &str, timeout: Duration) -> Result<VmOutput, Error> {
         let mut guard = self.ctl.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(ctl) = guard.as_mut() else {
-            return Err(self.failure("not connected"));
+        let ctl = match guard.as_mut() {
+            Ok(ctl) => ctl,
+            Err(why) => return Err(self.failure(&format!("cannot run {what}: {why}"))),
         };
-        let request = format!("{}\n", base64_encode(script.as_bytes()));
+        let secs = timeout.as_secs().max(1);
+        let request = format!("{secs} {}\n", base64_encode(script.as_bytes()));
+        // The guest's own timeout, then a margin for the answer to arrive.
+        let wait = Duration::from_secs(secs + 15);
         let stream = ctl.get_mut();
-        stream
-            .set_read_timeout(Some(timeout))
-            .map_err(io_err("set timeout".into()))?;
-        stream
-            .write_all(request.as_bytes())
-            .map_err(|e| self.failure(&format!("cannot send a command: {e}")))?;
+        let sent = stream
+            .set_read_timeout(Some(wait))
+            .and_then(|()| stream.set_write_timeout(Some(wait)))
+            .and_then(|()| stream.write_all(request.as_bytes()));
         let mut line = String::new();
-        match ctl.read_line(&mut line) {
-            Ok(0) => return Err(self.failure("the agent closed its port (VM gone?)")),
-            Ok(_) => {}
-            Err(e) => {
-                let first = script.lines().next().unwrap_or_default();
-                return Err(self.failure(&format!(
-                    "no answer within {timeout:?} to `{first}`...: {e}"
-                )));
-            }
-        }
-        drop(guard);
-        let parts: Vec<&str> = line.trim_end().split(' ').collect();
-        let parsed = match parts.as_slice() {
-            ["R", rc, out, err] => rc.parse::<i32>().ok().and_then(|rc| {
-                Some(VmOutput {
-                    status: rc,
-                    stdout: base64_decode(out)?,
-                    stderr: base64_decode(err)?,
-                })
-            }),
-            ["R", rc, out] => rc.parse::<i32>().ok().and_then(|rc| {
-                Some(VmOutput {
-                    status: rc,
-                    stdout: base64_decode(out)?,
-                    stderr: Vec::new(),
-                })
-            }),
-            ["R", rc] => rc.parse::<i32>().ok().map(|rc| VmOutput {
-                status: rc,
-                stdout: Vec::new(),
-                stderr: Vec::new(),
-            }),
-            _ => None,
+        let outcome = match sent {
+            Err(e) => Err(format!("cannot send {what}: {e}")),
+            Ok(()) => match ctl.read_line(&mut line) {
+                Ok(0) => Err(format!(
+                    "the agent closed its port during {what} (VM gone?)"
+                )),
+                Ok(_) => parse_answer(&line).ok_or_else(|| {
+                    let shown: String = line.chars().take(200).collect();
+                    format!("unreadable answer to {what}: {shown:?}")
+                }),
+                Err(e) => Err(format!("no answer to {what} within {wait:?}: {e}")),
+            },
         };
-        parsed.ok_or_else(|| {
-            let shown: String = line.chars().take(200).collect();
-            self.failure(&format!("unreadable answer from the agent: {shown:?}"))
+        outcome.map_err(|why| {
+            *guard = Err(format!("the VM has been unusable since: {why}"));
+            drop(guard);
+            self.failure(&why)
         })
     }
 
@@ -745,6 +769,25 @@ fn sweep_leftover_dirs() {
             let _ = fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// `R <status> <stdout b64> <stderr b64>` (empty fields may be missing).
+fn parse_answer(line: &str) -> Option<VmOutput> {
+    let mut parts = line.trim_end().split(' ');
+    if parts.next()? != "R" {
+        return None;
+    }
+    let status = parts.next()?.parse::<i32>().ok()?;
+    let stdout = base64_decode(parts.next().unwrap_or(""))?;
+    let stderr = base64_decode(parts.next().unwrap_or(""))?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(VmOutput {
+        status,
+        stdout,
+        stderr,
+    })
 }
 
 /// Quotes `word` for `sh`.
@@ -842,7 +885,7 @@ pub fn run_test_in_vm(test: &str, files: &[PathBuf], timeout: Duration) -> Resul
         sh_quote(&exe.display().to_string()),
         sh_quote(test)
     ));
-    vm.sh(&script, timeout)
+    vm.sh(&format!("the test {test}"), &script, timeout)
 }
 
 /// If the host has every feature in `needs`, returns `true`: run the test

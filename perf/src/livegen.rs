@@ -976,7 +976,7 @@ mod tests {
             &missing,
             &format!("livegen::tests::{test}"),
             &[],
-            Duration::from_secs(600),
+            Duration::from_secs(120),
         )
     }
 

@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         Ok(vm)
     };
     let run = |vm: &Vm, script: &str| -> i32 {
-        match vm.sh(script, Duration::from_secs(600)) {
+        match vm.sh("your script", script, Duration::from_secs(600)) {
             Ok(out) => {
                 let _ = std::io::stdout().write_all(&out.stdout);
                 let _ = std::io::stderr().write_all(&out.stderr);
