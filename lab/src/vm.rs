@@ -449,6 +449,10 @@ pub struct VmSpec {
     pub files: Vec<PathBuf>,
     /// Guest memory in MiB (0: enough for the base image and the files).
     pub memory_mib: u32,
+    /// Virtual CPUs (software emulation runs one host thread each): one
+    /// for routers; two where a test's threads must run side by side (a
+    /// generator in the kernel and its receiver).
+    pub cpus: u32,
 }
 
 impl VmSpec {
@@ -460,6 +464,7 @@ impl VmSpec {
             nics: Vec::new(),
             files: Vec::new(),
             memory_mib: 0,
+            cpus: 1,
         }
     }
 }
@@ -543,7 +548,7 @@ impl Vm {
             "-cpu".into(),
             "max".into(),
             "-smp".into(),
-            "1".into(),
+            spec.cpus.max(1).to_string(),
             "-m".into(),
             format!("{memory}M"),
             "-name".into(),
@@ -862,8 +867,11 @@ pub fn run_test_in_vm(test: &str, files: &[PathBuf], timeout: Duration) -> Resul
         std::process::id(),
         VM_COUNTER.load(Ordering::Relaxed)
     );
+    // Two vCPUs: a test's threads (say a generator busy in the kernel and
+    // its receiver) must be able to run at the same time, as on the host.
     let vm = Vm::start(&VmSpec {
         files: all,
+        cpus: 2,
         ..VmSpec::new(&name)
     })?;
     eprintln!(

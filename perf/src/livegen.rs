@@ -986,15 +986,20 @@ mod tests {
             return;
         }
         // 20 000 frames/s for 1 s, 10 % STAMP: slow enough that a veth
-        // with an AF_XDP receiver loses nothing.
-        let (gen, rx) = run(20_000.0, 1.0, 100_000);
-        // Paced: never above 20 000 (plus one catch-up of 1 ms). Below it
-        // by the slots the pacer skipped when it fell more than 1 ms
-        // behind: alone it sends 19 400–20 000, but make test runs tests
-        // in parallel on two cores, and 12 000 has been seen there.
+        // with an AF_XDP receiver loses nothing. Inside the lab's VM
+        // (software emulation) a quarter of that: at 20 000/s its
+        // receiver thread fell behind (71 % arrived with the host loaded;
+        // with one vCPU, none after the first ring's 2048).
+        let rate: u64 = if lab::vm::in_vm() { 5_000 } else { 20_000 };
+        let (gen, rx) = run(rate as f64, 1.0, 100_000);
+        eprintln!("generator {gen:?}, receiver {rx:?}");
+        // Paced: never above the rate (plus one catch-up of 1 ms). Below
+        // it by the slots the pacer skipped when it fell more than 1 ms
+        // behind: alone it sends 19 400–20 000 of 20 000, but make test
+        // runs tests in parallel on two cores, and 12 000 has been seen.
         assert!(
-            (5_000..=20_000 + 20).contains(&gen.offered),
-            "offered {} frames in 1 s at 20 000/s",
+            (rate / 4..=rate + rate / 1000).contains(&gen.offered),
+            "offered {} frames in 1 s at {rate}/s",
             gen.offered
         );
         // Each frame exactly the template's, of the kind its sequence
