@@ -258,11 +258,7 @@ impl Topology {
         if !lab.vm_names.is_empty() && crate::vm::in_vm() {
             return Err(Error::Vm(format!(
                 "this test runs inside the lab's VM, whose kernel cannot host {}: {}",
-                lab.vm_names
-                    .iter()
-                    .map(|(l, _)| l.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                vm_names_of(&lab),
                 lab.vm_reason
             )));
         }
@@ -286,11 +282,7 @@ impl Topology {
             })?;
             eprintln!(
                 "lab: {} in the Linux VM ({}; kernel {}, up in {:.1} s)",
-                lab.vm_names
-                    .iter()
-                    .map(|(l, _)| l.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                vm_names_of(&lab),
                 lab.vm_reason,
                 started.kernel_release(),
                 started.boot_time().as_secs_f64()
