@@ -907,7 +907,11 @@ fn stamp_reflector_settings_and_sessions() {
         r.config.unknown_ssid(),
         stamp::reflector::UnknownSsid::Reflect
     );
-    assert_eq!(r.config.rate_limit(), None);
+    // On by default (issue 14), one figure for rate and burst.
+    assert_eq!(
+        r.config.rate_limit().map(|l| (l.per_second, l.burst)),
+        Some((1000, 1000))
+    );
     assert!(r.config.sessions().is_empty());
 
     let c = ok(&router(
@@ -925,7 +929,11 @@ fn stamp_reflector_settings_and_sessions() {
     expect(
         &router("stamp_rate_limit = 0"),
         "router.stamp_rate_limit",
-        &["0 is out of range", "replies per second per source"],
+        &[
+            "0 is out of range",
+            "replies per second per source",
+            "leave it out for the default, 1000",
+        ],
     );
 
     let sessions = with(

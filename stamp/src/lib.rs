@@ -20,6 +20,8 @@
 //! * [`reflector`]: turns a received Session-Sender packet into the
 //!   Session-Reflector packet in place (stateless or stateful, U/M flags,
 //!   unknown SSIDs, per-source rate limit).
+//! * [`ratelimit`]: one reply budget per source address shared by every
+//!   thread (lock-free GCRA cells).
 //! * [`sender`]: the Session-Sender's test packets and the records of
 //!   the replies.
 //! * [`stats`]: per-session records, loss / duplicates / reordering,
@@ -31,6 +33,7 @@
 pub mod auth;
 pub mod error;
 pub mod packet;
+pub mod ratelimit;
 pub mod reflector;
 pub mod sender;
 pub mod stats;

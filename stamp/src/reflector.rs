@@ -49,13 +49,25 @@
 //!     is off by default;
 //!   - Extra Padding and Access Report are echoed as they are.
 //! * Unknown SSIDs are reflected (statelessly, unauthenticated) or dropped
-//!   ([`UnknownSsid`]); a per-source token bucket bounds the reply rate so
-//!   the reflector cannot be used as an amplifier.
+//!   ([`UnknownSsid`]).
+//! * Abuse (RFC 8762 §6): a test packet from a source no honest sender
+//!   has — unspecified, loopback, multicast, link-local, IPv4-mapped or
+//!   -compatible IPv6; 0/8, 127/8, 169.254/16, 224/4, 240/4 and the
+//!   broadcast address in IPv4 — or sent to a multicast or broadcast
+//!   destination is discarded (`stamp_bad_source`): its reply would go to
+//!   a group, to ourselves or to a neighbour of the reflector instead of
+//!   a sender. One budget per source address, shared by every worker
+//!   ([`crate::ratelimit::SourceLimiter`], on by default), bounds the
+//!   reply rate. That a reply is never larger than its request unless the
+//!   session is authenticated is the caller's check, since only the caller
+//!   knows the headers ([`Reflected::may_exceed_request`]).
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use crate::auth::{self, HmacKey};
 use crate::packet::{base_len, Mode, ReflectorPacket, Role, SenderPacket, HMAC_LEN};
+use crate::ratelimit::SourceLimiter;
 use crate::time::{ErrorEstimate, Timestamp, TimestampFormat};
 use crate::tlv::{self, Tlv, TlvFlags, TlvIter};
 
@@ -67,9 +79,17 @@ const SSID_AUTH: usize = 26;
 /// The most SIDs of a return path (configured or from a Return Path TLV).
 pub const MAX_RETURN_SEGMENTS: usize = 15;
 
-/// Slots of the per-source rate limiter (a power of two); sources whose
-/// hashes collide share a bucket.
-pub const RATE_LIMIT_SLOTS: usize = 1024;
+/// Cells of the per-source rate limiter (a power of two); sources whose
+/// hashes collide share a budget.
+pub const RATE_LIMIT_SLOTS: usize = crate::ratelimit::SLOTS;
+
+/// The rate limit of a configuration that does not give one (on by
+/// default): [`crate::ratelimit::DEFAULT_PER_SECOND`] replies per second
+/// per source, as many in a burst.
+pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit {
+    per_second: crate::ratelimit::DEFAULT_PER_SECOND,
+    burst: crate::ratelimit::DEFAULT_PER_SECOND,
+};
 
 /// Timestamp Information "Timestamp Out" value for software timestamps
 /// taken in the data path (RFC 8972 §4.3, IANA "Timestamping Methods":
@@ -101,8 +121,8 @@ pub enum UnknownSsid {
     Drop,
 }
 
-/// A token bucket per source address: at most `burst` replies at once,
-/// `per_second` on average.
+/// A budget per source address, shared by every worker: at most `burst`
+/// replies at once, `per_second` on average.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     /// Sustained replies per second per source.
@@ -161,7 +181,11 @@ pub struct ReflectorConfig {
     error_estimate: ErrorEstimate,
     sync_source: u8,
     rate_limit: Option<RateLimit>,
+    /// The shared budgets of `rate_limit` (clones of the configuration
+    /// share them).
+    limiter: Option<Arc<SourceLimiter>>,
     honour_return_path: bool,
+    loopback_sources: bool,
 }
 
 impl Default for ReflectorConfig {
@@ -180,15 +204,22 @@ impl Default for ReflectorConfig {
                 multiplier: 1,
             },
             sync_source: SYNC_SOURCE_NTP,
-            rate_limit: None,
+            rate_limit: Some(DEFAULT_RATE_LIMIT),
+            limiter: Some(Arc::new(SourceLimiter::new(
+                DEFAULT_RATE_LIMIT.per_second,
+                DEFAULT_RATE_LIMIT.burst,
+            ))),
             honour_return_path: false,
+            loopback_sources: false,
         }
     }
 }
 
 impl ReflectorConfig {
     /// A configuration; sessions are checked (distinct SSIDs, keys for
-    /// authenticated ones, return paths not too long).
+    /// authenticated ones, return paths not too long). `rate_limit`: `None`
+    /// is no limit at all (the products built on this give
+    /// [`DEFAULT_RATE_LIMIT`] when their configuration says nothing).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         mode: ReflectorMode,
@@ -236,8 +267,20 @@ impl ReflectorConfig {
             error_estimate,
             sync_source: SYNC_SOURCE_NTP,
             rate_limit,
+            limiter: rate_limit.map(|r| Arc::new(SourceLimiter::new(r.per_second, r.burst))),
             honour_return_path,
+            loopback_sources: false,
         })
+    }
+
+    /// Answers loopback sources (::1, 127/8) too. Only for a reflector on
+    /// a kernel socket: the kernel drops packets with a loopback source
+    /// arriving on any other interface (RFC 4291 §2.5.3, RFC 1122
+    /// §3.2.1.3), so such a packet came from this host. Never for the
+    /// engine, whose replies leave by the WAN.
+    pub fn answering_loopback_sources(mut self) -> ReflectorConfig {
+        self.loopback_sources = true;
+        self
     }
 
     /// Stateless or stateful.
@@ -282,18 +325,9 @@ impl ReflectorConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-struct Bucket {
-    /// Tokens in billionths: one nanosecond at `per_second` earns exactly
-    /// `per_second` of them, so no time is lost to rounding however close
-    /// together packets arrive.
-    nano_tokens: u128,
-    last_ns: i64,
-    used: bool,
-}
-
 /// A worker's mutable reflector state, allocated once: per-SSID counters
-/// (three arrays of 65,536 `u32`, 768 KiB) and the rate limiter's buckets.
+/// (three arrays of 65,536 `u32`, 768 KiB). The rate limiter's budgets
+/// are in the configuration, shared by every worker.
 /// Counters are per worker: a session's packets normally arrive on one rx
 /// queue (one flow), so one worker sees them all.
 #[derive(Debug, Clone)]
@@ -304,7 +338,6 @@ pub struct ReflectorState {
     rx: Box<[u32]>,
     /// Direct Measurement: replies sent per SSID.
     tx: Box<[u32]>,
-    buckets: Box<[Bucket]>,
 }
 
 impl Default for ReflectorState {
@@ -320,7 +353,6 @@ impl ReflectorState {
             next_seq: vec![0; 1 << 16].into_boxed_slice(),
             rx: vec![0; 1 << 16].into_boxed_slice(),
             tx: vec![0; 1 << 16].into_boxed_slice(),
-            buckets: vec![Bucket::default(); RATE_LIMIT_SLOTS].into_boxed_slice(),
         }
     }
 
@@ -330,45 +362,7 @@ impl ReflectorState {
         self.next_seq.fill(0);
         self.rx.fill(0);
         self.tx.fill(0);
-        self.buckets.fill(Bucket::default());
     }
-
-    /// Takes a token from `src`'s bucket at time `now_ns`.
-    fn admit(&mut self, limit: RateLimit, src: IpAddr, now_ns: i64) -> bool {
-        let slot = (source_hash(src) as usize) & (RATE_LIMIT_SLOTS - 1);
-        let b = &mut self.buckets[slot];
-        const ONE: u128 = 1_000_000_000;
-        let full = u128::from(limit.burst) * ONE;
-        if !b.used {
-            *b = Bucket {
-                nano_tokens: full,
-                last_ns: now_ns,
-                used: true,
-            };
-        } else if now_ns > b.last_ns {
-            let elapsed = (now_ns - b.last_ns) as u128;
-            b.nano_tokens = (b.nano_tokens + elapsed * u128::from(limit.per_second)).min(full);
-            b.last_ns = now_ns;
-        }
-        if b.nano_tokens >= ONE {
-            b.nano_tokens -= ONE;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-fn source_hash(src: IpAddr) -> u64 {
-    let bits: u128 = match src {
-        IpAddr::V4(a) => u128::from(u32::from(a)),
-        IpAddr::V6(a) => u128::from(a),
-    };
-    let mut x = (bits as u64) ^ ((bits >> 64) as u64).rotate_left(31);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    x
 }
 
 /// What the reflector knows about a received test packet besides its
@@ -420,6 +414,43 @@ impl ReturnPath {
     }
 }
 
+/// Whether a reply may be sent to `src`: false for addresses no honest
+/// Session-Sender has, whose reply would go to a group, to the reflector
+/// itself, to a neighbour on whatever link the reply leaves by, or to an
+/// IPv4 host through an IPv6 translator — IPv6 unspecified, loopback,
+/// multicast, link-local (fe80::/10), IPv4-mapped (::ffff:0:0/96) and
+/// IPv4-compatible (::/96); IPv4 0.0.0.0/8, 127/8, 169.254/16, 224/4 and
+/// 240/4 (the limited broadcast included).
+pub fn source_may_be_answered(src: IpAddr) -> bool {
+    match src {
+        IpAddr::V6(a) => {
+            let o = a.octets();
+            let v4_embedded =
+                o[..10] == [0; 10] && (o[10..12] == [0xff, 0xff] || o[10..12] == [0, 0]);
+            !(a.is_unspecified()
+                || a.is_loopback()
+                || a.is_multicast()
+                || a.is_unicast_link_local()
+                || v4_embedded)
+        }
+        IpAddr::V4(a) => v4_may_be_answered(a),
+    }
+}
+
+fn v4_may_be_answered(a: Ipv4Addr) -> bool {
+    let first = a.octets()[0];
+    !(first == 0 || a.is_loopback() || a.is_link_local() || first >= 224)
+}
+
+/// A multicast (or IPv4 broadcast) destination: a test packet sent to a
+/// group is not answered, however it reached us.
+fn destination_is_group(dst: IpAddr) -> bool {
+    match dst {
+        IpAddr::V6(a) => a.is_multicast(),
+        IpAddr::V4(a) => a.is_multicast() || a.is_broadcast(),
+    }
+}
+
 /// A reflected packet: the payload now holds the reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reflected {
@@ -442,6 +473,20 @@ pub struct Reflected {
     pub tlvs_integrity_failed: u8,
 }
 
+impl Reflected {
+    /// Whether the reply may be larger on the wire than the test packet as
+    /// received: only for an authenticated session (its sender proved it
+    /// holds the key, so the source is not spoofed). Everyone else gets a
+    /// reply no larger than what they sent (the caller compares whole IP
+    /// packets, headers included, and discards as
+    /// [`Discard::WouldAmplify`]); a sender whose return path is longer
+    /// than its forward path pads its test packets (Extra Padding TLV, RFC
+    /// 8972 §4.1) or authenticates.
+    pub fn may_exceed_request(&self) -> bool {
+        self.mode == Mode::Authenticated
+    }
+}
+
 /// Why a test packet got no reply. [`Discard::name`] is the counter name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Discard {
@@ -453,11 +498,19 @@ pub enum Discard {
     UnknownSsid,
     /// The packet HMAC of an authenticated session did not verify.
     BadHmac,
+    /// The source is not one a sender can have (see the module
+    /// documentation), or the destination is a group: no reply to it.
+    BadSource,
+    /// The reply, with the headers it needs, would be larger than the test
+    /// packet as received, and the session is not authenticated (counted
+    /// by the caller, which knows the headers; see
+    /// [`Reflected::may_exceed_request`]).
+    WouldAmplify,
 }
 
 impl Discard {
     /// How many there are.
-    pub const COUNT: usize = 4;
+    pub const COUNT: usize = 6;
 
     /// Every reason, in [`Discard::index`] order.
     pub const ALL: [Discard; Discard::COUNT] = [
@@ -465,6 +518,8 @@ impl Discard {
         Discard::RateLimited,
         Discard::UnknownSsid,
         Discard::BadHmac,
+        Discard::BadSource,
+        Discard::WouldAmplify,
     ];
 
     /// Stable snake_case counter name.
@@ -474,6 +529,8 @@ impl Discard {
             Discard::RateLimited => "stamp_rate_limited",
             Discard::UnknownSsid => "stamp_unknown_ssid",
             Discard::BadHmac => "stamp_bad_hmac",
+            Discard::BadSource => "stamp_bad_source",
+            Discard::WouldAmplify => "stamp_would_amplify",
         }
     }
 
@@ -497,8 +554,12 @@ pub fn reflect(
     if payload.len() < base_len(Role::Sender, Mode::Unauthenticated) {
         return Err(Discard::Truncated);
     }
-    if let Some(limit) = config.rate_limit {
-        if !state.admit(limit, rx.src, rx.t2_ns) {
+    let local_test = config.loopback_sources && rx.src.is_loopback();
+    if !(local_test || source_may_be_answered(rx.src)) || destination_is_group(rx.dst) {
+        return Err(Discard::BadSource);
+    }
+    if let Some(limiter) = &config.limiter {
+        if !limiter.admit(rx.src, rx.t2_ns) {
             return Err(Discard::RateLimited);
         }
     }

@@ -273,8 +273,8 @@ mod tests {
 
     fn rx(t2: i64) -> Received {
         Received {
-            src: IpAddr::V6(Ipv6Addr::LOCALHOST),
-            dst: IpAddr::V6(Ipv6Addr::LOCALHOST),
+            src: IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
+            dst: IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2)),
             src_port: 50000,
             dst_port: 862,
             ttl: 61,

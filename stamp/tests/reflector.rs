@@ -1482,14 +1482,59 @@ fn rate_limit_burst_refill_per_source() {
         try_reflect(&cfg, &mut state, a, later),
         Err(Discard::RateLimited)
     );
-    // Time going backwards earns nothing and does not panic.
+    // Time going back a little earns nothing and does not panic.
     assert_eq!(
-        try_reflect(&cfg, &mut state, a, T2),
+        try_reflect(&cfg, &mut state, a, later - 100_000_000),
         Err(Discard::RateLimited)
     );
-    // reset refills everything.
+    // The budgets are the configuration's, not the worker state's: a second
+    // worker's state draws on the same budget, and reset does not refill.
+    let mut other_worker = ReflectorState::new();
+    assert_eq!(
+        try_reflect(&cfg, &mut other_worker, a, later),
+        Err(Discard::RateLimited)
+    );
     state.reset();
+    assert_eq!(
+        try_reflect(&cfg, &mut state, a, later),
+        Err(Discard::RateLimited)
+    );
+    // A new configuration starts afresh.
+    let cfg = rate_config(2, 3);
     assert!(try_reflect(&cfg, &mut state, a, later).is_ok());
+}
+
+#[test]
+fn rate_limit_is_shared_by_workers_on_threads() {
+    // Two workers (threads with their own state, one configuration), a
+    // source offering 500 packets to each at one instant: the burst of 100
+    // between them, not 100 each.
+    let cfg = std::sync::Arc::new(rate_config(100, 100));
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let cfg = std::sync::Arc::clone(&cfg);
+            std::thread::spawn(move || {
+                let mut state = ReflectorState::new();
+                (0..500)
+                    .filter(|_| try_reflect(&cfg, &mut state, IpAddr::V6(SENDER_ADDR), T2).is_ok())
+                    .count()
+            })
+        })
+        .collect();
+    let total: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(total, 100);
+}
+
+#[test]
+fn rate_limit_is_on_by_default() {
+    let cfg = ReflectorConfig::default();
+    assert_eq!(cfg.rate_limit(), Some(stamp::reflector::DEFAULT_RATE_LIMIT));
+    let mut state = ReflectorState::new();
+    let burst = stamp::reflector::DEFAULT_RATE_LIMIT.burst as usize;
+    let ok = (0..burst + 50)
+        .filter(|_| try_reflect(&cfg, &mut state, IpAddr::V6(SENDER_ADDR), T2).is_ok())
+        .count();
+    assert_eq!(ok, burst);
 }
 
 #[test]
@@ -1866,4 +1911,171 @@ proptest! {
         prop_assert_eq!(p.receive_timestamp_bits(), ptp(t2));
         prop_assert_eq!(p.timestamp_bits(), ptp(t2 + dt));
     }
+}
+
+// ------------------------------------------------------------ sources no sender has
+
+/// Sources whose replies would go to a group, to the reflector itself, to
+/// a link neighbour or through a v4/v6 translator (issue 14: srv6d sent
+/// replies onto the WAN to ff02::1, ff05::2, ::, ::1, fe80::1 and
+/// ::ffff:10.0.0.1). Listed here from RFC 4291 §2.4-2.5 and RFC 1122 /
+/// RFC 5735, not from the code.
+const REFUSED_SOURCES: &[&str] = &[
+    "ff02::1",
+    "ff05::2",
+    "ff0e::1",
+    "::",
+    "::1",
+    "fe80::1",
+    "febf:ffff::1",
+    "::ffff:10.0.0.1",
+    "::10.0.0.1",
+    "0.0.0.0",
+    "0.1.2.3",
+    "127.0.0.1",
+    "127.255.0.9",
+    "169.254.1.1",
+    "224.0.0.1",
+    "239.255.255.250",
+    "240.0.0.1",
+    "255.255.255.255",
+];
+
+/// Ordinary unicast senders, including ones near the refused ranges.
+const ANSWERED_SOURCES: &[&str] = &[
+    "2001:db8::1",
+    "fc00::1",
+    "fec0::1",
+    "64:ff9b::a00:1",
+    "::1:0:0:1",
+    "1.0.0.1",
+    "10.0.0.1",
+    "126.255.255.255",
+    "128.0.0.1",
+    "169.253.255.255",
+    "223.255.255.255",
+];
+
+#[test]
+fn sources_no_sender_has_get_no_reply() {
+    let cfg = config(vec![]);
+    for s in REFUSED_SOURCES {
+        let src: IpAddr = s.parse().unwrap();
+        let mut buf = emit(&sender(Mode::Unauthenticated, 1, 1, vec![]), None);
+        let orig = buf.clone();
+        assert_eq!(
+            run(
+                &cfg,
+                &mut ReflectorState::new(),
+                &mut buf,
+                &rx_from(src, T2)
+            ),
+            Err(Discard::BadSource),
+            "{s}"
+        );
+        assert_eq!(buf, orig, "{s}: refused payload untouched");
+        assert!(!stamp::reflector::source_may_be_answered(src), "{s}");
+    }
+    for s in ANSWERED_SOURCES {
+        let src: IpAddr = s.parse().unwrap();
+        let mut buf = emit(&sender(Mode::Unauthenticated, 1, 1, vec![]), None);
+        assert!(
+            run(
+                &cfg,
+                &mut ReflectorState::new(),
+                &mut buf,
+                &rx_from(src, T2)
+            )
+            .is_ok(),
+            "{s}"
+        );
+    }
+}
+
+#[test]
+fn test_packets_to_a_group_get_no_reply() {
+    let cfg = config(vec![]);
+    for d in ["ff02::1", "ff05::1:3", "224.0.0.1", "255.255.255.255"] {
+        let mut buf = emit(&sender(Mode::Unauthenticated, 1, 1, vec![]), None);
+        let rx = Received {
+            dst: d.parse().unwrap(),
+            ..rx()
+        };
+        assert_eq!(
+            run(&cfg, &mut ReflectorState::new(), &mut buf, &rx),
+            Err(Discard::BadSource),
+            "{d}"
+        );
+    }
+}
+
+#[test]
+fn refused_sources_are_not_charged_to_the_rate_limit() {
+    // A flood from a refused (spoofed) source must not spend the budget
+    // of the hash cell a real sender may share.
+    let cfg = rate_config(1, 1);
+    let mut state = ReflectorState::new();
+    for _ in 0..10 {
+        assert_eq!(
+            try_reflect(&cfg, &mut state, "ff02::1".parse().unwrap(), T2),
+            Err(Discard::BadSource)
+        );
+    }
+    assert!(try_reflect(&cfg, &mut state, IpAddr::V6(SENDER_ADDR), T2).is_ok());
+}
+
+#[test]
+fn only_authenticated_replies_may_exceed_their_request() {
+    let k = key();
+    let cfg = config(vec![
+        session(3, Mode::Authenticated, Some(k.clone())),
+        session(4, Mode::Unauthenticated, Some(k.clone())),
+    ]);
+    let mut buf = emit(&sender(Mode::Authenticated, 1, 3, vec![]), Some(&k));
+    let out = run(&cfg, &mut ReflectorState::new(), &mut buf, &rx()).unwrap();
+    assert!(out.may_exceed_request());
+    for ssid in [4, 77] {
+        let mut buf = emit(&sender(Mode::Unauthenticated, 1, ssid, vec![]), None);
+        let out = run(&cfg, &mut ReflectorState::new(), &mut buf, &rx()).unwrap();
+        assert!(!out.may_exceed_request(), "ssid {ssid}");
+    }
+}
+
+#[test]
+fn loopback_sources_only_when_the_socket_reflector_asks() {
+    for s in ["::1", "127.0.0.1"] {
+        let src: IpAddr = s.parse().unwrap();
+        let mut buf = emit(&sender(Mode::Unauthenticated, 1, 1, vec![]), None);
+        let refused = run(
+            &config(vec![]),
+            &mut ReflectorState::new(),
+            &mut buf,
+            &rx_from(src, T2),
+        );
+        assert_eq!(refused, Err(Discard::BadSource), "{s}");
+        let cfg = config(vec![]).answering_loopback_sources();
+        assert!(
+            run(
+                &cfg,
+                &mut ReflectorState::new(),
+                &mut buf,
+                &rx_from(src, T2)
+            )
+            .is_ok(),
+            "{s}"
+        );
+    }
+    // Still nothing for the other refused sources.
+    let cfg = config(vec![]).answering_loopback_sources();
+    let mut buf = emit(&sender(Mode::Unauthenticated, 1, 1, vec![]), None);
+    let src: IpAddr = "ff02::1".parse().unwrap();
+    assert_eq!(
+        run(
+            &cfg,
+            &mut ReflectorState::new(),
+            &mut buf,
+            &rx_from(src, T2)
+        ),
+        Err(Discard::BadSource)
+    );
 }

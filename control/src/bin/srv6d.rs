@@ -305,9 +305,13 @@ enum StampCommand {
             address the test packet was sent to, with the received DSCP (or the Class of \
             Service TLV's). Unknown SSIDs are answered unauthenticated unless \
             --drop-unknown-ssid; --ssid declares the known ones (authenticated with --key).\n\n\
+            Abuse: no reply goes to a source no sender can have (multicast, unspecified, \
+            link-local, IPv4-mapped; loopback only from this host) or for a test packet \
+            sent to a group (stamp_bad_source), and each source address gets at most \
+            --rate-limit replies a second (stamp_rate_limited).\n\n\
             The counters line at exit: received=N reflected=N send_failed=N discarded: \
             REASON=N... (stamp_truncated, stamp_rate_limited, stamp_unknown_ssid, \
-            stamp_bad_hmac).\n\n\
+            stamp_bad_hmac, stamp_bad_source, stamp_would_amplify).\n\n\
             Exit status: 0 after SIGINT/SIGTERM, 1 if the socket could not be opened or \
             failed, 2 bad arguments.",
         after_long_help = "EXAMPLES:\n  \
@@ -335,9 +339,11 @@ enum StampCommand {
         /// HMAC key in hexadecimal: the --ssid sessions are authenticated.
         #[arg(long, requires = "ssid", value_parser = control::stamp_socket::parse_hex_key, value_name = "HEX")]
         key: Option<stamp::auth::HmacKey>,
-        /// At most N replies per second per source address (burst N).
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
-        rate_limit: Option<u32>,
+        /// At most N replies per second per source address (burst N). On by
+        /// default; there is no "off", give a larger N.
+        #[arg(long, default_value_t = stamp::reflector::DEFAULT_RATE_LIMIT.per_second,
+              value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+        rate_limit: u32,
     },
 }
 
@@ -944,13 +950,15 @@ fn stamp_command(command: StampCommand) -> ExitCode {
                 sessions,
                 defaults.timestamp_format(),
                 defaults.error_estimate(),
-                rate_limit.map(|n| RateLimit {
-                    per_second: n,
-                    burst: n,
+                Some(RateLimit {
+                    per_second: rate_limit,
+                    burst: rate_limit,
                 }),
                 false,
             ) {
-                Ok(c) => c,
+                // A loopback source can only be this host (the kernel drops
+                // it from any other interface): a local test.
+                Ok(c) => c.answering_loopback_sources(),
                 Err(e) => {
                     eprintln!("srv6d stamp reflect: --ssid/--key/--rate-limit: {e}");
                     return ExitCode::from(EXIT_INVALID);

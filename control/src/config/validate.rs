@@ -825,8 +825,10 @@ impl Checker<'_, '_> {
             addresses: addresses_ok.then(|| owned.iter().map(|(a, _)| *a).collect()),
             stamp_port,
         };
+        // On by default (issue 14): a reflector answering any source as
+        // fast as it asks is a tool of attacks (RFC 8762 §6).
         let rate_limit = match stamp_rate_limit {
-            None => Some(None),
+            None => Some(Some(stamp::reflector::DEFAULT_RATE_LIMIT)),
             Some(n) => match u32::try_from(*n) {
                 Ok(n) if n > 0 => Some(Some(stamp::reflector::RateLimit {
                     per_second: n,
@@ -837,9 +839,11 @@ impl Checker<'_, '_> {
                         e.key("stamp_rate_limit"),
                         ErrorKind::OutOfRange {
                             value: *n,
-                            expected: "replies per second per source, 1 to 4294967295 \
-                                       (leave it out for no limit)"
-                                .to_string(),
+                            expected: format!(
+                                "replies per second per source, 1 to 4294967295 \
+                                 (leave it out for the default, {})",
+                                stamp::reflector::DEFAULT_RATE_LIMIT.per_second
+                            ),
                         },
                     );
                     None

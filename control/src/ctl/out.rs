@@ -312,7 +312,13 @@ pub fn router_text(r: &pb::RouterSettings) -> String {
         ],
         vec![
             "stamp-rate-limit".into(),
-            num_or(u64::from(r.stamp_rate_limit), "none"),
+            num_or(
+                u64::from(r.stamp_rate_limit),
+                &format!(
+                    "default ({}/s)",
+                    stamp::reflector::DEFAULT_RATE_LIMIT.per_second
+                ),
+            ),
         ],
     ];
     table(&["SETTING", "VALUE"], &rows)

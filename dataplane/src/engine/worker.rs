@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, TxQueue, Umem};
 
 use crate::behavior::local::{
-    local_udp, originate_udp, originated_header_len, reply_in_place, LocalUdp,
+    local_udp, originate_udp, originated_header_len, reply_header_len, reply_in_place, LocalUdp,
 };
 use crate::behavior::{process, route_originated, DropReason, Packet, Verdict};
 use crate::fib::{Fib, PortId, Published, VrfId};
@@ -20,7 +20,7 @@ use crate::stamp_sender::{
     TEST_PACKET_HOP_LIMIT,
 };
 use crate::wire::udp;
-use stamp::reflector::{reflect, Received, ReflectorState};
+use stamp::reflector::{reflect, Discard, Received, ReflectorState};
 use stamp::sender::{ReplyError, SenderSession};
 
 use super::counters::{bump, EngineDrop, FrameAccounting, WorkerCounters};
@@ -507,6 +507,18 @@ impl Worker {
                 return;
             }
         };
+        // No reply larger than its request unless the sender proved it
+        // holds the session's key (a spoofed source must not get more
+        // octets back than it sent: issue 14, RFC 8762 §6).
+        let reply_len = reply_header_len(reflected.return_path.segments().len()) + udp.udp_len;
+        if reply_len > pkt.len() && !reflected.may_exceed_request() {
+            bump(
+                &self.counters.stamp_discards[Discard::WouldAmplify.index()],
+                1,
+            );
+            self.free.push(desc);
+            return;
+        }
         if let Err(reason) = reply_in_place(
             &mut pkt,
             &udp,
