@@ -295,6 +295,12 @@ enum StampCommand {
         /// Print one JSON object (delays in nanoseconds) instead of the table.
         #[arg(long)]
         json: bool,
+        /// The reflector may be a TWAMP-light responder (RFC 8762 §4.6):
+        /// take replies of 41 octets or more whose SSID is 0 (TWAMP's MBZ)
+        /// or --ssid, whatever their length. Unauthenticated only; use
+        /// --ssid 0 to send what a TWAMP-light responder echoes.
+        #[arg(long, conflicts_with = "key")]
+        twamp_light: bool,
     },
     /// Answer STAMP test packets until SIGINT/SIGTERM, then print the counters.
     #[command(
@@ -871,6 +877,7 @@ fn stamp_command(command: StampCommand) -> ExitCode {
             wait,
             clocks_synchronized,
             json,
+            twamp_light,
         } => {
             let opts = ss::SenderOptions {
                 reflector,
@@ -891,6 +898,7 @@ fn stamp_command(command: StampCommand) -> ExitCode {
                 },
                 wait,
                 clocks_synchronized,
+                twamp_light,
             };
             match ss::run_sender(&opts, &STAMP_STOP) {
                 Ok(report) => {

@@ -162,7 +162,12 @@ pub fn run_reflector(
             traffic_class: meta.traffic_class.unwrap_or(0),
             t2_ns: meta.timestamp_ns.unwrap_or_else(realtime_ns),
         };
-        let payload = &mut buf[..meta.len];
+        // RFC 8762 §4.6: a test packet shorter than the STAMP base packet
+        // (a TWAMP-light sender's 14 octets and up) is answered with the
+        // base packet, its missing octets read as zero.
+        let reply_len = stamp::packet::reflector_reply_len(meta.len).unwrap_or(meta.len);
+        buf[meta.len..reply_len].fill(0);
+        let payload = &mut buf[..reply_len];
         let reflected = match reflect(&opts.config, &mut state, payload, &rx, realtime_ns) {
             Ok(r) => r,
             Err(reason) => {

@@ -67,6 +67,10 @@ pub struct SenderOptions {
     /// one-way delays are meaningful only then); also the S bit of the
     /// Error Estimate.
     pub clocks_synchronized: bool,
+    /// The reflector may be a TWAMP-light Session-Reflector (RFC 8762
+    /// §4.6): replies of 41 octets or more with SSID 0 (TWAMP's MBZ) or
+    /// ours are taken, whatever their length (unauthenticated only).
+    pub twamp_light: bool,
 }
 
 impl Default for SenderOptions {
@@ -86,6 +90,7 @@ impl Default for SenderOptions {
             timestamp_format: TimestampFormat::Ntp,
             wait: Duration::from_secs(1),
             clocks_synchronized: false,
+            twamp_light: false,
         }
     }
 }
@@ -188,7 +193,9 @@ pub fn run_sender(
         error_estimate,
         length,
     )
-    .map_err(|e| bad("length", e.to_string()))?;
+    .map_err(|e| bad("length", e.to_string()))?
+    .with_twamp_light(opts.twamp_light)
+    .map_err(|e| bad("twamp-light", e.to_string()))?;
     let checker = session.clone();
 
     let bind_addr = opts.source.unwrap_or(Ipv6Addr::UNSPECIFIED);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, TxQueue, Umem};
 
 use crate::behavior::local::{
-    local_udp, originate_udp, originated_header_len, reply_in_place, LocalUdp,
+    grow_udp_payload, local_udp, originate_udp, originated_header_len, reply_in_place, LocalUdp,
 };
 use crate::behavior::{process, route_originated, DropReason, Packet, Verdict};
 use crate::fib::{Fib, PortId, Published, VrfId};
@@ -482,6 +482,14 @@ impl Worker {
                 return;
             }
         };
+        // RFC 8762 §4.6: a TWAMP-light packet shorter than the base packet
+        // gets the 44-octet base reply.
+        let mut udp = udp;
+        if let Some(len) = stamp::packet::reflector_reply_len(udp.payload_len()) {
+            if let Err(reason) = grow_udp_payload(&mut pkt, &mut udp, len) {
+                return self.drop_reason(reason, desc);
+            }
+        }
         let rx = Received {
             src: IpAddr::V6(udp.src),
             dst: IpAddr::V6(udp.dst),
