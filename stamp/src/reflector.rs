@@ -567,16 +567,32 @@ pub fn reflect(
     // HMAC TLVs are verified over the TLVs as received, before any is
     // changed in place (RFC 8972 §4.8).
     let mut hmac_failed = [usize::MAX; 4];
+    // HMAC TLVs that verified only with an Extra Padding TLV's value left
+    // out (docs/decisions/0009): their reply HMAC is computed that way too.
+    let mut hmac_padding_headers = [usize::MAX; 4];
     if let Some(key) = key {
         let mut n = 0;
+        let mut m = 0;
         let mut iter = TlvIter::new(&payload[base..]);
         loop {
             let at = base + iter.position();
             match iter.next() {
                 Some(Ok(t)) if t.tlv_type() == tlv::HMAC && tlv::is_well_formed(&t) => {
-                    if auth::verify_hmac_tlv(key, payload, mode, at).is_err()
-                        && n < hmac_failed.len()
+                    if auth::verify_hmac_tlv(key, payload, mode, at).is_ok() {
+                    } else if auth::verify_hmac_tlv_with(
+                        key,
+                        payload,
+                        mode,
+                        at,
+                        auth::HmacTlvCoverage::PaddingHeadersOnly,
+                    )
+                    .is_ok()
                     {
+                        if m < hmac_padding_headers.len() {
+                            hmac_padding_headers[m] = at;
+                            m += 1;
+                        }
+                    } else if n < hmac_failed.len() {
                         hmac_failed[n] = at;
                         n += 1;
                     }
@@ -657,7 +673,13 @@ pub fn reflect(
     }
     if let Some(key) = key {
         for &at in &hmac_tlvs[..hmac_tlv_count] {
-            if let Ok(digest) = auth::packet_hmac_tlv_digest(key, payload, mode, at) {
+            let coverage = if hmac_padding_headers.contains(&at) {
+                auth::HmacTlvCoverage::PaddingHeadersOnly
+            } else {
+                auth::HmacTlvCoverage::WholeTlvs
+            };
+            if let Ok(digest) = auth::packet_hmac_tlv_digest_with(key, payload, mode, at, coverage)
+            {
                 let v = at + tlv::HEADER_LEN;
                 payload[v..v + HMAC_LEN].copy_from_slice(&digest);
             }

@@ -679,6 +679,58 @@ fn hmac_tlv_authenticated_bad_sets_i() {
     check_hmac_tlv(Mode::Authenticated, true);
 }
 
+/// teaparty's reading of RFC 8972 §4.8 (docs/decisions/0009): an Extra
+/// Padding TLV before the HMAC TLV is covered by its header only. srv6d
+/// sends the whole TLVs, but takes this reading from a peer (no I flag)
+/// and answers with an HMAC the peer verifies the same way.
+#[test]
+fn hmac_tlv_over_padding_headers_only_is_accepted_and_answered_in_kind() {
+    for mode in [Mode::Unauthenticated, Mode::Authenticated] {
+        let k = key();
+        let cfg = config(vec![session(3, mode, Some(k.clone()))]);
+        let repr = sender(
+            mode,
+            0x0102_0304,
+            3,
+            vec![
+                TlvRepr::ExtraPadding {
+                    flags: CLEAR,
+                    padding: vec![9; 8],
+                },
+                hmac_tlv(),
+            ],
+        );
+        let mut buf = emit(&repr, None);
+        let offsets = tlv_offsets(&buf, mode);
+        let (pad, at) = (offsets[0], offsets[1]);
+        let headers_only = |b: &[u8]| auth::hmac16(&k, &[&b[..4], &b[pad..pad + 4]]);
+        let d = headers_only(&buf);
+        buf[at + 4..at + 20].copy_from_slice(&d);
+        if mode == Mode::Authenticated {
+            auth::set_packet_hmac(&k, &mut buf).unwrap();
+        }
+        let out = run(&cfg, &mut ReflectorState::new(), &mut buf, &rx()).unwrap();
+        assert_eq!(out.tlvs_integrity_failed, 0, "{mode:?}");
+        assert_eq!(raw_tlvs(&buf, mode)[1].0, CLEAR, "{mode:?}: no I flag");
+        let expected = headers_only(&buf);
+        assert_eq!(buf[at + 4..at + 20], expected, "{mode:?}");
+        assert!(
+            auth::verify_hmac_tlv(&k, &buf, mode, at).is_err(),
+            "{mode:?}: the reply follows the sender's reading"
+        );
+        // A wrong HMAC still sets I under both readings.
+        let mut bad = emit(&repr, None);
+        let d = headers_only(&bad);
+        bad[at + 4..at + 20].copy_from_slice(&d);
+        bad[at + 4] ^= 1;
+        if mode == Mode::Authenticated {
+            auth::set_packet_hmac(&k, &mut bad).unwrap();
+        }
+        let out = run(&cfg, &mut ReflectorState::new(), &mut bad, &rx()).unwrap();
+        assert_eq!(out.tlvs_integrity_failed, 1, "{mode:?}");
+    }
+}
+
 #[test]
 fn hmac_tlv_with_wrong_key_sets_i() {
     let cfg = config(vec![session(3, Mode::Unauthenticated, Some(key()))]);
