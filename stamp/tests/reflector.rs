@@ -1137,30 +1137,96 @@ fn direct_measurement_counts_the_session() {
     assert_eq!(send(&mut state, 1, 15), (1, 1));
 }
 
+/// A Location sub-TLV (RFC 8972 §4.2): flags, type, Length, value.
+fn sub_tlv(flags: u8, sub_type: u8, value: &[u8]) -> Vec<u8> {
+    let mut v = vec![flags, sub_type];
+    v.extend_from_slice(&(value.len() as u16).to_be_bytes());
+    v.extend_from_slice(value);
+    v
+}
+
 #[test]
-fn location_ports() {
+fn location_ports_and_address_sub_tlvs() {
     // RFC 8972 §4.2: the destination and source UDP ports as received;
-    // the sub-TLVs are echoed (this reflector does not fill them in).
-    let sub = vec![0, 1, 0, 4, 192, 0, 2, 1];
-    let (out, buf) = reflect_tlvs(
-        &config(vec![]),
-        vec![TlvRepr::Location {
-            flags: CLEAR,
-            dst_port: 0,
-            src_port: 0,
-            sub_tlvs: sub.clone(),
-        }],
-    );
-    assert_eq!(
-        reply(&buf, Mode::Unauthenticated).tlvs,
-        vec![TlvRepr::Location {
-            flags: CLEAR,
-            dst_port: 862,
-            src_port: 50_123,
-            sub_tlvs: sub,
-        }]
-    );
-    assert_eq!(out.tlvs_unrecognized, 0);
+    // a generic Destination / Source IP Address request (types 4, 7) is
+    // answered with the specific sub-TLV of the packet's family holding
+    // the received packet's address (IPv6: 6, 9; IPv4: 5, 8, the address
+    // then 12 zero octets). A Length other than 16: zeroed, M flag. MAC
+    // sub-TLVs (not seen by this reflector) and unknown types: U flag.
+    let u = TlvFlags {
+        unrecognized: true,
+        ..CLEAR
+    }
+    .to_u8();
+    let m = TlvFlags {
+        malformed: true,
+        ..CLEAR
+    }
+    .to_u8();
+    let mut sent = Vec::new();
+    sent.extend(sub_tlv(u, tlv::SUB_LOC_DESTINATION_IP, &[0; 16]));
+    sent.extend(sub_tlv(u, tlv::SUB_LOC_SOURCE_IP, &[0; 16]));
+    sent.extend(sub_tlv(0, tlv::SUB_LOC_SOURCE_MAC, &[0; 8]));
+    sent.extend(sub_tlv(0, tlv::SUB_LOC_DESTINATION_IP, &[7; 4]));
+    sent.extend(sub_tlv(0, 200, &[1, 2]));
+    let v4_src = Ipv4Addr::new(192, 0, 2, 1);
+    let v4_dst = Ipv4Addr::new(198, 51, 100, 7);
+    for (src, dst) in [
+        (IpAddr::V6(SENDER_ADDR), IpAddr::V6(OUR_ADDR)),
+        (IpAddr::V4(v4_src), IpAddr::V4(v4_dst)),
+    ] {
+        let cfg = config(vec![]);
+        let repr = sender(
+            Mode::Unauthenticated,
+            5,
+            3,
+            vec![TlvRepr::Location {
+                flags: CLEAR,
+                dst_port: 0,
+                src_port: 0,
+                sub_tlvs: sent.clone(),
+            }],
+        );
+        let mut buf = emit(&repr, None);
+        let received = Received { src, dst, ..rx() };
+        let out = run(&cfg, &mut ReflectorState::new(), &mut buf, &received).unwrap();
+        let addr16 = |a: IpAddr| -> Vec<u8> {
+            match a {
+                IpAddr::V6(a) => a.octets().to_vec(),
+                IpAddr::V4(a) => {
+                    let mut v = a.octets().to_vec();
+                    v.resize(16, 0);
+                    v
+                }
+            }
+        };
+        let (dst_type, src_type) = if src.is_ipv6() {
+            (tlv::SUB_LOC_DESTINATION_IPV6, tlv::SUB_LOC_SOURCE_IPV6)
+        } else {
+            (tlv::SUB_LOC_DESTINATION_IPV4, tlv::SUB_LOC_SOURCE_IPV4)
+        };
+        let mut expected = Vec::new();
+        expected.extend(sub_tlv(0, dst_type, &addr16(dst)));
+        expected.extend(sub_tlv(0, src_type, &addr16(src)));
+        expected.extend(sub_tlv(u, tlv::SUB_LOC_SOURCE_MAC, &[0; 8]));
+        expected.extend(sub_tlv(m, tlv::SUB_LOC_DESTINATION_IP, &[0; 4]));
+        expected.extend(sub_tlv(u, 200, &[1, 2]));
+        assert_eq!(
+            reply(&buf, Mode::Unauthenticated).tlvs,
+            vec![TlvRepr::Location {
+                flags: CLEAR,
+                dst_port: 862,
+                src_port: 50_123,
+                sub_tlvs: expected,
+            }],
+            "{src} -> {dst}"
+        );
+        assert_eq!(out.tlvs_unrecognized, 0);
+    }
+    // A sub-TLV running past the end is left as it is (no panic).
+    let mut area = vec![0, tlv::SUB_LOC_SOURCE_IP, 0, 16, 1, 2];
+    stamp::reflector::fill_location_sub_tlvs(&mut area, &rx());
+    assert_eq!(area, vec![0, tlv::SUB_LOC_SOURCE_IP, 0, 16, 1, 2]);
 }
 
 /// IANA "STAMP Synchronization Sources": 1 = NTP; "Timestamping Methods":
