@@ -311,6 +311,13 @@ enum StampCommand {
             address the test packet was sent to, with the received DSCP (or the Class of \
             Service TLV's). Unknown SSIDs are answered unauthenticated unless \
             --drop-unknown-ssid; --ssid declares the known ones (authenticated with --key).\n\n\
+            Return path: a --session SSID:SID,... reply is sent to the first SID with a \
+            Segment Routing Header listing the SIDs, the last of which must be the \
+            sender's own address (the complete return path, as srv6pm's return_sidlist; \
+            nothing is appended). Every other reply (sessions without --session, unknown \
+            SSIDs) is plain IPv6/UDP straight to the test packet's source address and port \
+            (RFC 8762 §4.3). A test packet shorter than 44 octets (a TWAMP-light sender's, \
+            14 octets or more) gets the 44-octet base reply with SSID 0 (RFC 8762 §4.6).\n\n\
             The counters line at exit: received=N reflected=N send_failed=N discarded: \
             REASON=N... (stamp_truncated, stamp_rate_limited, stamp_unknown_ssid, \
             stamp_bad_hmac).\n\n\
@@ -319,7 +326,8 @@ enum StampCommand {
         after_long_help = "EXAMPLES:\n  \
             srv6d stamp reflect\n  \
             srv6d stamp reflect --bind fc00:2::862 --stateful --rate-limit 1000\n  \
-            srv6d stamp reflect --ssid 7 --key 73656372657421 --drop-unknown-ssid"
+            srv6d stamp reflect --ssid 7 --key 73656372657421 --drop-unknown-ssid\n  \
+            srv6d stamp reflect --session 7:fc00:7::e,2001:db8::1 --session 8:2001:db8::2"
     )]
     Reflect {
         /// Address to listen on (`::`: all of this host's).
@@ -338,12 +346,21 @@ enum StampCommand {
         /// Known sessions' SSIDs (comma-separated or repeated).
         #[arg(long, value_delimiter = ',', value_name = "SSID,...")]
         ssid: Vec<u16>,
-        /// HMAC key in hexadecimal: the --ssid sessions are authenticated.
-        #[arg(long, requires = "ssid", value_parser = control::stamp_socket::parse_hex_key, value_name = "HEX")]
+        /// HMAC key in hexadecimal: the --ssid and --session sessions are
+        /// authenticated.
+        #[arg(long, value_parser = control::stamp_socket::parse_hex_key, value_name = "HEX")]
         key: Option<stamp::auth::HmacKey>,
         /// At most N replies per second per source address (burst N).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
         rate_limit: Option<u32>,
+        /// A known session and the complete return path of its replies
+        /// (repeat for more sessions): the reply goes to the first SID with
+        /// an SRH listing them all, the last being the sender's own address
+        /// (as srv6pm's return_sidlist; nothing is appended). Authenticated
+        /// with --key like --ssid. Sessions without one are answered as
+        /// plain IPv6/UDP straight to the test packet's source (RFC 8762).
+        #[arg(long = "session", value_parser = control::stamp_socket::parse_session_path, value_name = "SSID:SID,...")]
+        sessions: Vec<(u16, Vec<std::net::Ipv6Addr>)>,
     },
 }
 
@@ -920,12 +937,18 @@ fn stamp_command(command: StampCommand) -> ExitCode {
             ssid,
             key,
             rate_limit,
+            sessions: session_paths,
         } => {
             use stamp::reflector::{
                 RateLimit, ReflectorConfig, ReflectorMode, ReflectorSession, UnknownSsid,
             };
+            if key.is_some() && ssid.is_empty() && session_paths.is_empty() {
+                eprintln!("srv6d stamp reflect: --key needs --ssid or --session");
+                return ExitCode::from(EXIT_INVALID);
+            }
             let sessions = ssid
                 .iter()
+                .chain(session_paths.iter().map(|(s, _)| s))
                 .map(|&ssid| ReflectorSession {
                     ssid,
                     mode: if key.is_some() {
@@ -960,11 +983,16 @@ fn stamp_command(command: StampCommand) -> ExitCode {
             ) {
                 Ok(c) => c,
                 Err(e) => {
-                    eprintln!("srv6d stamp reflect: --ssid/--key/--rate-limit: {e}");
+                    eprintln!("srv6d stamp reflect: --ssid/--session/--key/--rate-limit: {e}");
                     return ExitCode::from(EXIT_INVALID);
                 }
             };
-            let opts = ss::ReflectorOptions { bind, port, config };
+            let opts = ss::ReflectorOptions {
+                bind,
+                port,
+                config,
+                return_paths: session_paths,
+            };
             let counters = ss::ReflectorCounters::new();
             eprintln!("srv6d stamp reflect: starting on [{bind}]:{port} (SIGINT/SIGTERM to stop)");
             let outcome = ss::run_reflector(&opts, &STAMP_STOP, &counters);

@@ -145,6 +145,45 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Parses a `stamp reflect --session` value: `SSID:SID,SID,...`, a
+/// session's SSID and its complete return path (1 to
+/// [`stamp::reflector::MAX_RETURN_SEGMENTS`] IPv6 addresses, the last one
+/// the sender's own). Split at the first `:`.
+pub fn parse_session_path(text: &str) -> Result<(u16, Vec<Ipv6Addr>), String> {
+    let bad = |why: String| {
+        format!(
+            "bad session {text:?}: {why}; expected SSID:SID,... (the complete return path, \
+             ending at the sender), e.g. 7:fc00:7::e,2001:db8::1"
+        )
+    };
+    let (ssid, sids) = text
+        .split_once(':')
+        .ok_or_else(|| bad("no ':' after the SSID".into()))?;
+    let ssid: u16 = ssid
+        .trim()
+        .parse()
+        .map_err(|_| bad(format!("SSID {ssid:?} is not 0-65535")))?;
+    let path = sids
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse::<Ipv6Addr>()
+                .map_err(|_| bad(format!("{s:?} is not an IPv6 address")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if path.len() > stamp::reflector::MAX_RETURN_SEGMENTS {
+        return Err(bad(format!(
+            "{} SIDs, at most {}",
+            path.len(),
+            stamp::reflector::MAX_RETURN_SEGMENTS
+        )));
+    }
+    if let Some(a) = path.iter().find(|a| a.is_multicast() || a.is_unspecified()) {
+        return Err(bad(format!("{a} is not a unicast address")));
+    }
+    Ok((ssid, path))
+}
+
 /// Parses an HMAC key written in hexadecimal (an even number of hex
 /// digits, at least 2; an optional `0x` prefix).
 pub fn parse_hex_key(text: &str) -> Result<stamp::auth::HmacKey, String> {
@@ -177,6 +216,36 @@ mod tests {
             let e = parse_duration(bad).unwrap_err();
             assert!(e.contains(&format!("{bad:?}")), "{e}");
         }
+    }
+
+    #[test]
+    fn session_paths_parse() {
+        let (ssid, path) = parse_session_path("7:fc00:7::e,2001:db8::1").unwrap();
+        assert_eq!(ssid, 7);
+        assert_eq!(
+            path,
+            vec![
+                "fc00:7::e".parse::<Ipv6Addr>().unwrap(),
+                "2001:db8::1".parse().unwrap()
+            ]
+        );
+        assert_eq!(
+            parse_session_path("0:::1").unwrap(),
+            (0, vec![Ipv6Addr::LOCALHOST])
+        );
+        for bad in [
+            "7",
+            "x:fc00::1",
+            "70000:fc00::1",
+            "7:",
+            "7:ff02::1",
+            "7:fc00::1,zz",
+        ] {
+            let e = parse_session_path(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+        }
+        let long = format!("1:{}", vec!["fc00::1"; 16].join(","));
+        assert!(parse_session_path(&long).is_err());
     }
 
     #[test]

@@ -21,6 +21,13 @@ pub struct ReflectorOptions {
     pub port: u16,
     /// Sessions, stateless or stateful, unknown SSIDs, rate limit.
     pub config: ReflectorConfig,
+    /// Per configured session (SSID), the complete return path of its
+    /// replies (the srv6pm contract): the reply goes to the first SID and
+    /// its SRH ends at the last one, which is the sender's address; nothing
+    /// is appended. Sessions not listed here are answered as
+    /// [`ReflectorConfig`] says (plain IPv6/UDP straight to the source, RFC
+    /// 8762, unless a session's return segments say otherwise).
+    pub return_paths: Vec<(u16, Vec<Ipv6Addr>)>,
 }
 
 impl Default for ReflectorOptions {
@@ -29,6 +36,7 @@ impl Default for ReflectorOptions {
             bind: Ipv6Addr::UNSPECIFIED,
             port: STAMP_PORT,
             config: ReflectorConfig::default(),
+            return_paths: Vec::new(),
         }
     }
 }
@@ -176,7 +184,29 @@ pub fn run_reflector(
             }
         };
         let path = reflected.return_path.segments();
-        let wanted = (!path.is_empty()).then(|| (*meta.src.ip(), path.to_vec()));
+        // A configured complete return path (known session, no honoured
+        // Return Path TLV): the SRH's final segment is its last SID.
+        let complete = opts
+            .return_paths
+            .iter()
+            .find(|(ssid, p)| reflected.known_session && *ssid == reflected.ssid && !p.is_empty())
+            .filter(|_| path.is_empty())
+            .map(|(_, p)| p.as_slice());
+        let (wanted, to) = match complete {
+            Some(p) => {
+                let last = p[p.len() - 1];
+                (
+                    Some((last, p[..p.len() - 1].to_vec())),
+                    SocketAddrV6::new(last, meta.src.port(), 0, 0),
+                )
+            }
+            None => (
+                (!path.is_empty()).then(|| (*meta.src.ip(), path.to_vec())),
+                meta.src,
+            ),
+        };
+        // An SRH is attached whenever `wanted` is set, even with no SID
+        // before the final one (a one-segment return path).
         if wanted != attached {
             let srh = match &wanted {
                 Some((sender, segs)) => segment_routing_header(*sender, segs),
@@ -187,12 +217,7 @@ pub fn run_reflector(
             attached = wanted;
         }
         let source = (!dst.is_unspecified() && !dst.is_multicast()).then_some(dst);
-        match sock.send_to(
-            payload,
-            meta.src,
-            Some(reflected.reply_traffic_class),
-            source,
-        ) {
+        match sock.send_to(payload, to, Some(reflected.reply_traffic_class), source) {
             Ok(_) => counters.reflected.fetch_add(1, Ordering::Relaxed),
             Err(_) => counters.send_failed.fetch_add(1, Ordering::Relaxed),
         };
