@@ -232,3 +232,66 @@ fn a_configured_session_is_answered_along_its_return_path() {
         "reflector counters: {counters}"
     );
 }
+
+#[test]
+fn stamp_send_and_reflect_work_over_ipv4() {
+    if !root() {
+        return;
+    }
+    let lab = topology("s6stv4");
+    let r = reflector(&lab, &["--port", "8622"]);
+    let out = lab
+        .exec(
+            "s",
+            [
+                SRV6D,
+                "stamp",
+                "send",
+                "--reflector",
+                "192.0.2.2",
+                "--port",
+                "8622",
+                "--count",
+                "20",
+                "--interval",
+                "5ms",
+                "--wait",
+                "500ms",
+                "--json",
+            ],
+        )
+        .expect("run srv6d stamp send");
+    let json = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    eprintln!("{json}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "stamp send over IPv4 failed");
+    assert_eq!(json_u64(&json, "sent"), 20, "{json}");
+    assert_eq!(json_u64(&json, "received"), 20, "{json}");
+    // An independent IPv4 sender: the Location sub-TLVs carry IPv4
+    // addresses (types 5 and 8), a TWAMP-light packet is answered too.
+    peer(&lab, "s", &["location", "192.0.2.2", "8622"]);
+    peer(&lab, "s", &["twamp-light-reflect", "192.0.2.2", "8622"]);
+    let counters = stop(r);
+    assert!(
+        counters.contains("received=23 reflected=23"),
+        "reflector counters: {counters}"
+    );
+    // SIDs need IPv6: refused by name.
+    let bad = lab
+        .exec(
+            "s",
+            [
+                SRV6D,
+                "stamp",
+                "send",
+                "--reflector",
+                "192.0.2.2",
+                "--segments",
+                "fc00:7::e",
+                "--count",
+                "1",
+            ],
+        )
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("IPv4"));
+}

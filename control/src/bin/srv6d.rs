@@ -246,16 +246,17 @@ enum StampCommand {
             srv6d stamp send --reflector 2001:db8::2 --key 73656372657421 --length 128 --json"
     )]
     Send {
-        /// The reflector's address: the test packets' final destination.
+        /// The reflector's address: the test packets' final destination
+        /// (IPv6, or IPv4: STAMP over IPv4, without --segments).
         #[arg(long, value_name = "ADDR")]
-        reflector: std::net::Ipv6Addr,
+        reflector: std::net::IpAddr,
         /// SRv6 SIDs to visit before the reflector, in travel order (an SRH
         /// is attached); absent: plain IPv6.
         #[arg(long, value_delimiter = ',', value_name = "SID,...")]
         segments: Vec<std::net::Ipv6Addr>,
         /// Source address to send from (default: the kernel's choice).
         #[arg(long, value_name = "ADDR")]
-        source: Option<std::net::Ipv6Addr>,
+        source: Option<std::net::IpAddr>,
         /// UDP source port (0: any).
         #[arg(long, default_value_t = 0, value_name = "PORT")]
         source_port: u16,
@@ -330,9 +331,10 @@ enum StampCommand {
             srv6d stamp reflect --session 7:fc00:7::e,2001:db8::1 --session 8:2001:db8::2"
     )]
     Reflect {
-        /// Address to listen on (`::`: all of this host's).
+        /// Address to listen on (`::`: all of this host's, IPv6 and IPv4;
+        /// an IPv4 address: that one only).
         #[arg(long, default_value = "::", value_name = "ADDR")]
-        bind: std::net::Ipv6Addr,
+        bind: std::net::IpAddr,
         /// UDP port to listen on.
         #[arg(long, default_value_t = control::stamp_socket::STAMP_PORT, value_name = "PORT")]
         port: u16,
@@ -897,9 +899,9 @@ fn stamp_command(command: StampCommand) -> ExitCode {
             twamp_light,
         } => {
             let opts = ss::SenderOptions {
-                reflector,
+                reflector: ss::dual_stack(reflector),
                 segments,
-                source,
+                source: source.map(ss::dual_stack),
                 source_port,
                 reflector_port: port,
                 ssid,
@@ -987,6 +989,7 @@ fn stamp_command(command: StampCommand) -> ExitCode {
                     return ExitCode::from(EXIT_INVALID);
                 }
             };
+            let bind = ss::dual_stack(bind);
             let opts = ss::ReflectorOptions {
                 bind,
                 port,

@@ -2,7 +2,8 @@
 //! Session-Reflector behind `srv6d stamp send` and `srv6d stamp reflect`.
 //!
 //! What it is: the I/O around the `stamp` crate's protocol logic, on plain
-//! IPv6 UDP sockets, so it runs on any Linux host (no AF_XDP, no XDP
+//! dual-stack UDP sockets (IPv6, and IPv4 through IPv4-mapped addresses:
+//! STAMP runs over both, RFC 8762), so it runs on any Linux host (no AF_XDP, no XDP
 //! program, no srv6d router): [`run_sender`] schedules test packets against
 //! absolute deadlines, stamps T1 just before `sendmsg` and T4 with the
 //! kernel's receive timestamp (SO_TIMESTAMPNS, CLOCK_REALTIME), and returns
@@ -143,6 +144,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(bad());
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// The socket mode's form of an address: IPv6 as it is, IPv4 as its
+/// IPv4-mapped IPv6 address (`::ffff:a.b.c.d`), which the dual-stack socket
+/// sends to and receives from over IPv4.
+pub fn dual_stack(addr: std::net::IpAddr) -> Ipv6Addr {
+    match addr {
+        std::net::IpAddr::V6(a) => a,
+        std::net::IpAddr::V4(a) => a.to_ipv6_mapped(),
+    }
 }
 
 /// Parses a `stamp reflect --session` value: `SSID:SID,SID,...`, a

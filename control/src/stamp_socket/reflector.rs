@@ -135,6 +135,15 @@ pub fn run_reflector(
         .map_err(set_err("IPV6_RECVTCLASS"))?;
     sock.set_int(libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)
         .map_err(set_err("IPV6_RECVPKTINFO"))?;
+    // The same for IPv4 test packets (RFC 8762 runs over both).
+    if opts.bind.is_unspecified() || opts.bind.to_ipv4_mapped().is_some() {
+        sock.set_int(libc::IPPROTO_IP, libc::IP_RECVTTL, 1)
+            .map_err(set_err("IP_RECVTTL"))?;
+        sock.set_int(libc::IPPROTO_IP, libc::IP_RECVTOS, 1)
+            .map_err(set_err("IP_RECVTOS"))?;
+        sock.set_int(libc::IPPROTO_IP, libc::IP_PKTINFO, 1)
+            .map_err(set_err("IP_PKTINFO"))?;
+    }
     sock.set_read_timeout(RECV_POLL)
         .map_err(set_err("SO_RCVTIMEO"))?;
 
@@ -161,9 +170,13 @@ pub fn run_reflector(
             continue;
         }
         let dst = meta.dst.unwrap_or(opts.bind);
+        // IPv4 peers are IPv4-mapped on this dual-stack socket: the STAMP
+        // logic sees them as IPv4 (Location sub-TLVs, Destination Node
+        // Address).
+        let unmap = |a: Ipv6Addr| a.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(a));
         let rx = Received {
-            src: IpAddr::V6(*meta.src.ip()),
-            dst: IpAddr::V6(dst),
+            src: unmap(*meta.src.ip()),
+            dst: unmap(dst),
             src_port: meta.src.port(),
             dst_port: opts.port,
             ttl: meta.hop_limit.unwrap_or(0),
@@ -192,6 +205,13 @@ pub fn run_reflector(
             .find(|(ssid, p)| reflected.known_session && *ssid == reflected.ssid && !p.is_empty())
             .filter(|_| path.is_empty())
             .map(|(_, p)| p.as_slice());
+        // No SRH over IPv4: an IPv4 sender is answered directly.
+        let complete = complete.filter(|_| meta.src.ip().to_ipv4_mapped().is_none());
+        let path = if meta.src.ip().to_ipv4_mapped().is_some() {
+            &[][..]
+        } else {
+            path
+        };
         let (wanted, to) = match complete {
             Some(p) => {
                 let last = p[p.len() - 1];
