@@ -20,7 +20,10 @@
 //! Segment Routing Header to its socket with `setsockopt(IPPROTO_IPV6,
 //! IPV6_RTHDR)` (Linux accepts routing type 4 there since 4.10); the
 //! reflector does the same, per reply, when a session's return path (or an
-//! honoured Return Path TLV) lists SIDs. Linux drops packets that carry an
+//! honoured Return Path TLV) lists SIDs, or when the session has a complete
+//! return path ([`ReflectorOptions::return_paths`], `--session`: its last
+//! SID is the final destination, nothing appended). IPv6 only: IPv4
+//! senders are answered directly. Linux drops packets that carry an
 //! SRH, even at their final destination, unless
 //! `net.ipv6.conf.all.seg6_enabled=1` **and** the receiving interface's
 //! `net.ipv6.conf.IFACE.seg6_enabled=1`: set both on the reflector (and on
