@@ -21,6 +21,7 @@ use sdwan_common::{RunLock, Srv6d};
 
 const SRV6D: &str = env!("CARGO_BIN_EXE_srv6d");
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/stamp_scapy.py");
+const PEERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/stamp_peers.py");
 
 const CONFIG: &str = r#"
 [[port]]
@@ -100,6 +101,20 @@ fn scapy_test_packets_get_correct_replies_over_srv6_and_plain_ipv6() {
         .expect("run the Scapy script");
     let report = String::from_utf8_lossy(&out.stdout).to_string();
     eprintln!("{report}{}", String::from_utf8_lossy(&out.stderr));
+    // A TWAMP-light sender (RFC 8762 §4.6): a 14- and a 30-octet test
+    // packet to the router address, each answered with the 44-octet base
+    // packet (they were discarded as stamp_truncated). Sent from a kernel
+    // socket: checksum offload off, so the engine sees a whole checksum.
+    lab.exec_ok("h1", ["ethtool", "-K", "eth0", "tx", "off"])
+        .expect("turn off h1's tx checksum offload");
+    let light = lab
+        .exec(
+            "h1",
+            ["python3", PEERS, "twamp-light-reflect", "fc00:e::1", "862"],
+        )
+        .expect("run the TWAMP-light sender");
+    let light_report = String::from_utf8_lossy(&light.stdout).to_string();
+    eprintln!("{light_report}{}", String::from_utf8_lossy(&light.stderr));
     std::thread::sleep(Duration::from_millis(100));
     let stopped = srv6d.stop().expect("stop srv6d");
     assert!(
@@ -107,11 +122,17 @@ fn scapy_test_packets_get_correct_replies_over_srv6_and_plain_ipv6() {
         "Scapy's checks failed:\n{report}\nsrv6d log:\n{}",
         stopped.log
     );
+    assert!(
+        light.status.success() && light_report.contains("ALL OK"),
+        "TWAMP-light checks failed:\n{light_report}\nsrv6d log:\n{}",
+        stopped.log
+    );
     // 10 over SRv6 through End then the reflecting End (End counts once
-    // per packet), 10 plain; all 20 delivered locally and reflected.
-    assert_eq!(stopped.counter("reflected"), 20, "{}", stopped.counters);
+    // per packet), 10 plain, 2 TWAMP-light; all 22 delivered locally and
+    // reflected.
+    assert_eq!(stopped.counter("reflected"), 22, "{}", stopped.counters);
     assert_eq!(stopped.counter("end"), 10, "{}", stopped.counters);
-    assert_eq!(stopped.counter("local"), 20, "{}", stopped.counters);
+    assert_eq!(stopped.counter("local"), 22, "{}", stopped.counters);
     assert!(stopped.clean(), "{}", stopped.log);
     let _ = fs::remove_dir_all(&dir);
 }

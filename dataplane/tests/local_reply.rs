@@ -10,8 +10,8 @@
 use std::net::Ipv6Addr;
 
 use dataplane::behavior::local::{
-    local_udp, originate_udp, originated_header_len, reply_header_len, reply_in_place, LocalUdp,
-    MAX_ORIGINATED_SEGMENTS, MAX_RETURN_SEGMENTS, REPLY_HOP_LIMIT,
+    grow_udp_payload, local_udp, originate_udp, originated_header_len, reply_header_len,
+    reply_in_place, LocalUdp, MAX_ORIGINATED_SEGMENTS, MAX_RETURN_SEGMENTS, REPLY_HOP_LIMIT,
 };
 use dataplane::behavior::{DropReason, Packet};
 use dataplane::wire::ipv6::{Ipv6Packet, Ipv6Repr};
@@ -386,4 +386,42 @@ mod props {
             }
         }
     }
+}
+
+#[test]
+fn a_short_twamp_light_datagram_grows_to_the_stamp_base_packet() {
+    // RFC 8762 §4.6: a 14-octet TWAMP-light test packet is answered with
+    // the 44-octet base packet. A trailer (Ethernet padding) is dropped.
+    let mut frame = over_srv6(14);
+    frame.extend_from_slice(&[0xee; 6]);
+    let udp = found(&frame);
+    let mut buf = vec![0u8; HEADROOM + frame.len() + 64];
+    buf.fill(0x55);
+    buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(&frame);
+    let mut pkt = Packet::new(&mut buf, HEADROOM, frame.len()).unwrap();
+    let mut grown = udp;
+    grow_udp_payload(&mut pkt, &mut grown, 44).unwrap();
+    assert_eq!((grown.udp_len, grown.payload_len()), (52, 44));
+    assert_eq!(pkt.len(), udp.udp_offset + 52);
+    let at = grown.payload_offset();
+    let data = pkt.data()[at..].to_vec();
+    assert_eq!(&data[..14], &frame[at..at + 14], "the sender's octets kept");
+    assert_eq!(&data[14..], &[0u8; 30][..], "the rest zeroed");
+    // Not longer: nothing to do.
+    let mut same = grown;
+    grow_udp_payload(&mut pkt, &mut same, 44).unwrap();
+    assert_eq!(same, grown);
+    reply_in_place(&mut pkt, &grown, &[], 0xb8).unwrap();
+    let out = pkt.data().to_vec();
+    check_reply(&out, SENDER, 40, &data);
+    // No room after the packet: a named drop.
+    let frame = over_srv6(14);
+    let mut tight = vec![0u8; HEADROOM + frame.len() + 10];
+    tight[HEADROOM..HEADROOM + frame.len()].copy_from_slice(&frame);
+    let mut pkt = Packet::new(&mut tight, HEADROOM, frame.len()).unwrap();
+    let mut u = udp;
+    assert_eq!(
+        grow_udp_payload(&mut pkt, &mut u, 44),
+        Err(DropReason::NoHeadroom)
+    );
 }

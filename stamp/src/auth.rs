@@ -20,6 +20,9 @@
 //!   authenticated mode the packet HMAC protects the rest of the base.
 //!   A reflector recomputes it over its own Sequence Number and the TLVs
 //!   as it sends them (with the U/M/I flags it set).
+//!   Some implementations (teaparty) read "all preceding TLVs" as leaving
+//!   out the value of an Extra Padding TLV (its header is covered): see
+//!   [`HmacTlvCoverage`] and docs/decisions/0009-stamp-hmac-tlv-coverage.md.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -185,6 +188,85 @@ pub fn verify_hmac_tlv(
         .get(start..start + HMAC_LEN)
         .ok_or(Error::Truncated)?;
     if verify16(key, &parts, got) {
+        Ok(())
+    } else {
+        Err(Error::BadHmac)
+    }
+}
+
+/// Which octets of the TLVs preceding an HMAC TLV its HMAC covers (always
+/// after the Sequence Number of the base packet; RFC 8972 §4.8 and
+/// docs/decisions/0009-stamp-hmac-tlv-coverage.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HmacTlvCoverage {
+    /// Every preceding TLV whole, header and value, as on the wire: the
+    /// RFC's words, what srv6d sends.
+    #[default]
+    WholeTlvs,
+    /// As [`HmacTlvCoverage::WholeTlvs`], but of an Extra Padding TLV only
+    /// its 4-octet header: teaparty's reading, accepted from peers (and
+    /// answered in kind).
+    PaddingHeadersOnly,
+}
+
+/// [`packet_hmac_tlv_digest`] with the given coverage. Does not allocate.
+pub fn packet_hmac_tlv_digest_with(
+    key: &HmacKey,
+    packet: &[u8],
+    mode: Mode,
+    hmac_tlv_offset: usize,
+    coverage: HmacTlvCoverage,
+) -> Result<[u8; HMAC_LEN]> {
+    let [sequence, tlvs] = hmac_tlv_coverage(packet, mode, hmac_tlv_offset)?;
+    if coverage == HmacTlvCoverage::WholeTlvs {
+        return Ok(hmac_tlv_digest(key, &[sequence, tlvs]));
+    }
+    let mut mac = key.mac();
+    mac.update(sequence);
+    let mut iter = crate::tlv::TlvIter::new(tlvs);
+    loop {
+        let at = iter.position();
+        match iter.next() {
+            Some(Ok(t)) => {
+                let whole = &tlvs[at..at + t.total_len()];
+                if t.tlv_type() == crate::tlv::EXTRA_PADDING {
+                    mac.update(&whole[..crate::tlv::HEADER_LEN]);
+                } else {
+                    mac.update(whole);
+                }
+            }
+            // A TLV running past the HMAC TLV: covered as it is.
+            Some(Err(_)) => {
+                mac.update(&tlvs[at..]);
+                break;
+            }
+            None => break,
+        }
+    }
+    let full = mac.finalize().into_bytes();
+    let mut out = [0u8; HMAC_LEN];
+    out.copy_from_slice(&full[..HMAC_LEN]);
+    Ok(out)
+}
+
+/// [`verify_hmac_tlv`] with the given coverage (constant-time comparison).
+pub fn verify_hmac_tlv_with(
+    key: &HmacKey,
+    packet: &[u8],
+    mode: Mode,
+    hmac_tlv_offset: usize,
+    coverage: HmacTlvCoverage,
+) -> Result<()> {
+    let expected = packet_hmac_tlv_digest_with(key, packet, mode, hmac_tlv_offset, coverage)?;
+    let start = hmac_tlv_offset + crate::tlv::HEADER_LEN;
+    let got = packet
+        .get(start..start + HMAC_LEN)
+        .ok_or(Error::Truncated)?;
+    let mut diff = 0u8;
+    for (a, b) in expected.iter().zip(got) {
+        diff |= a ^ b;
+    }
+    if diff == 0 {
         Ok(())
     } else {
         Err(Error::BadHmac)

@@ -80,6 +80,31 @@ pub const HMAC_LEN: usize = 16;
 /// packet HMAC covers the octets before it.
 pub const HMAC_OFFSET: usize = 96;
 
+/// Length of a TWAMP-Test Session-Sender packet, unauthenticated, without
+/// padding (RFC 5357 §4.1.2: Sequence Number, Timestamp, Error Estimate):
+/// the shortest test packet a reflector answers (RFC 8762 §4.6).
+pub const TWAMP_LIGHT_SENDER_LEN: usize = 14;
+/// Length of a TWAMP-Test Session-Reflector packet, unauthenticated,
+/// without padding (RFC 5357 §4.2.1: up to and including Sender TTL): the
+/// shortest reply a sender configured for TWAMP-light accepts.
+pub const TWAMP_LIGHT_REFLECTOR_LEN: usize = 41;
+
+/// The length of the reply to an unauthenticated test packet of
+/// `received` octets (UDP data), or `None` if it is too short to answer.
+/// RFC 8762 §4.6: a packet smaller than the STAMP base packet (a
+/// TWAMP-light sender's, at least [`TWAMP_LIGHT_SENDER_LEN`] octets) gets
+/// the base packet (44 octets, Figure 4), its missing octets read as zero
+/// (so its SSID is 0); a longer one gets a reply of its own size.
+pub const fn reflector_reply_len(received: usize) -> Option<usize> {
+    if received < TWAMP_LIGHT_SENDER_LEN {
+        None
+    } else if received < REFLECTOR_LEN_UNAUTH {
+        Some(REFLECTOR_LEN_UNAUTH)
+    } else {
+        Some(received)
+    }
+}
+
 /// Length of the base packet (TLVs start there) for a role and mode.
 pub const fn base_len(role: Role, mode: Mode) -> usize {
     match (role, mode) {

@@ -29,8 +29,8 @@
 //!   known type whose length does not fit its layout the M flag (and so
 //!   does a TLV running past the end of the packet, after which nothing
 //!   more is parsed). The reflector's parts of known TLVs are filled in:
-//!   - Location (§4.2): the received destination and source UDP ports
-//!     (its address sub-TLVs are echoed unchanged — not filled in);
+//!   - Location (§4.2): the received destination and source UDP ports,
+//!     and the address sub-TLVs ([`fill_location_sub_tlvs`]);
 //!   - Timestamp Information (§4.3): Sync Src Out and Timestamp Out from
 //!     the configuration (software timestamps, [`TIMESTAMP_METHOD_SW_LOCAL`]);
 //!   - Class of Service (§4.4): DSCP2 and ECN as received; the reply is
@@ -628,16 +628,32 @@ pub fn reflect(
     // HMAC TLVs are verified over the TLVs as received, before any is
     // changed in place (RFC 8972 §4.8).
     let mut hmac_failed = [usize::MAX; 4];
+    // HMAC TLVs that verified only with an Extra Padding TLV's value left
+    // out (docs/decisions/0009): their reply HMAC is computed that way too.
+    let mut hmac_padding_headers = [usize::MAX; 4];
     if let Some(key) = key {
         let mut n = 0;
+        let mut m = 0;
         let mut iter = TlvIter::new(&payload[base..]);
         loop {
             let at = base + iter.position();
             match iter.next() {
                 Some(Ok(t)) if t.tlv_type() == tlv::HMAC && tlv::is_well_formed(&t) => {
-                    if auth::verify_hmac_tlv(key, payload, mode, at).is_err()
-                        && n < hmac_failed.len()
+                    if auth::verify_hmac_tlv(key, payload, mode, at).is_ok() {
+                    } else if auth::verify_hmac_tlv_with(
+                        key,
+                        payload,
+                        mode,
+                        at,
+                        auth::HmacTlvCoverage::PaddingHeadersOnly,
+                    )
+                    .is_ok()
                     {
+                        if m < hmac_padding_headers.len() {
+                            hmac_padding_headers[m] = at;
+                            m += 1;
+                        }
+                    } else if n < hmac_failed.len() {
                         hmac_failed[n] = at;
                         n += 1;
                     }
@@ -718,7 +734,13 @@ pub fn reflect(
     }
     if let Some(key) = key {
         for &at in &hmac_tlvs[..hmac_tlv_count] {
-            if let Ok(digest) = auth::packet_hmac_tlv_digest(key, payload, mode, at) {
+            let coverage = if hmac_padding_headers.contains(&at) {
+                auth::HmacTlvCoverage::PaddingHeadersOnly
+            } else {
+                auth::HmacTlvCoverage::WholeTlvs
+            };
+            if let Ok(digest) = auth::packet_hmac_tlv_digest_with(key, payload, mode, at, coverage)
+            {
                 let v = at + tlv::HEADER_LEN;
                 payload[v..v + HMAC_LEN].copy_from_slice(&digest);
             }
@@ -772,6 +794,7 @@ fn tlv_duty(
             tlv::LOCATION => {
                 value[0..2].copy_from_slice(&rx.dst_port.to_be_bytes());
                 value[2..4].copy_from_slice(&rx.src_port.to_be_bytes());
+                fill_location_sub_tlvs(&mut value[4..], rx);
             }
             tlv::TIMESTAMP_INFORMATION => {
                 // In: how T2 was taken; Out: how T3 was (the same clock).
@@ -861,4 +884,64 @@ fn return_path_segments(value: &[u8]) -> Option<ReturnPath> {
     }
     p.len = n as u8;
     Some(p)
+}
+
+/// The Location TLV's sub-TLVs (RFC 8972 §4.2), in place: a request for
+/// the received packet's destination or source IP address (the generic
+/// type 4 or 7, or either specific type) becomes the specific sub-TLV of
+/// the packet's address family (IPv4: types 5 / 8, the address then 12
+/// zero octets; IPv6: types 6 / 9) holding that address. An address
+/// sub-TLV whose Length is not 16 is zeroed and gets the M flag (the RFC's
+/// rule for a Length that does not fit the address family); the MAC
+/// address sub-TLVs (1-3: the reflector does not see link-layer headers)
+/// and unknown types get the U flag. Sub-TLV flags are the reflector's
+/// own. Stops at a sub-TLV running past the end (left as it is).
+pub fn fill_location_sub_tlvs(sub_tlvs: &mut [u8], rx: &Received) {
+    let mut pos = 0;
+    while sub_tlvs.len() - pos >= tlv::HEADER_LEN {
+        let sub_type = sub_tlvs[pos + 1];
+        let len = usize::from(u16::from_be_bytes([sub_tlvs[pos + 2], sub_tlvs[pos + 3]]));
+        let end = pos + tlv::HEADER_LEN + len;
+        if end > sub_tlvs.len() {
+            break;
+        }
+        let addr = match sub_type {
+            tlv::SUB_LOC_DESTINATION_IP
+            | tlv::SUB_LOC_DESTINATION_IPV4
+            | tlv::SUB_LOC_DESTINATION_IPV6 => Some((
+                rx.dst,
+                tlv::SUB_LOC_DESTINATION_IPV4,
+                tlv::SUB_LOC_DESTINATION_IPV6,
+            )),
+            tlv::SUB_LOC_SOURCE_IP | tlv::SUB_LOC_SOURCE_IPV4 | tlv::SUB_LOC_SOURCE_IPV6 => {
+                Some((rx.src, tlv::SUB_LOC_SOURCE_IPV4, tlv::SUB_LOC_SOURCE_IPV6))
+            }
+            _ => None,
+        };
+        let mut flags = TlvFlags::default();
+        let value = &mut sub_tlvs[pos + tlv::HEADER_LEN..end];
+        match addr {
+            Some((a, v4_type, v6_type)) if len == tlv::SUB_LOC_IP_LEN => {
+                value.fill(0);
+                let specific = match a {
+                    IpAddr::V4(a) => {
+                        value[..4].copy_from_slice(&a.octets());
+                        v4_type
+                    }
+                    IpAddr::V6(a) => {
+                        value.copy_from_slice(&a.octets());
+                        v6_type
+                    }
+                };
+                sub_tlvs[pos + 1] = specific;
+            }
+            Some(_) => {
+                value.fill(0);
+                flags.malformed = true;
+            }
+            None => flags.unrecognized = true,
+        }
+        sub_tlvs[pos] = flags.to_u8();
+        pos = end;
+    }
 }

@@ -86,6 +86,9 @@ pub struct SenderSession {
     /// Octets of test packet (at least the base packet): the rest is an
     /// Extra Padding TLV, so both directions carry the same size.
     length: usize,
+    /// Replies may come from a TWAMP-light Session-Reflector (RFC 8762
+    /// §4.6): see [`SenderSession::with_twamp_light`].
+    twamp_light: bool,
 }
 
 /// A session's parameters were refused.
@@ -102,6 +105,11 @@ pub enum SenderError {
     /// Error Estimate multiplier 0 (RFC 4656 §4.1.2).
     #[error("error estimate multiplier must not be 0")]
     ZeroMultiplier,
+    /// TWAMP-light interworking asked of an authenticated session (RFC 8762
+    /// §4.6 considers it for unauthenticated mode only: TWAMP authenticates
+    /// with another algorithm).
+    #[error("TWAMP-light interworking is for unauthenticated sessions only (RFC 8762 §4.6)")]
+    TwampLightAuthenticated,
 }
 
 /// The largest test packet [`SenderSession`] builds (UDP data).
@@ -139,7 +147,29 @@ impl SenderSession {
             },
             next_seq: 0,
             length,
+            twamp_light: false,
         })
+    }
+
+    /// Accepts replies of a TWAMP-light Session-Reflector (RFC 8762 §4.6,
+    /// RFC 5357 §4.2.1): such a reflector reads our packet as a TWAMP-Test
+    /// packet whose octets after the Error Estimate are padding, so its
+    /// reply carries 0 in the SSID field (MBZ in TWAMP) and may be as short
+    /// as 41 octets or any length the reflector chose for its padding. With
+    /// this on, a reply is taken if its SSID is this session's or 0 and it
+    /// is at least 41 octets long (the length check against our own test
+    /// packets is skipped). Unauthenticated sessions only.
+    pub fn with_twamp_light(mut self, on: bool) -> Result<SenderSession, SenderError> {
+        if on && self.mode == Mode::Authenticated {
+            return Err(SenderError::TwampLightAuthenticated);
+        }
+        self.twamp_light = on;
+        Ok(self)
+    }
+
+    /// Whether TWAMP-light replies are accepted.
+    pub fn twamp_light(&self) -> bool {
+        self.twamp_light
     }
 
     /// The SSID.
@@ -216,6 +246,9 @@ impl SenderSession {
     /// returns its record. `t4_ns` is when it was received (Unix ns);
     /// timestamps are decoded with era disambiguation around it.
     pub fn receive(&self, payload: &[u8], t4_ns: i64) -> Result<Record, ReplyError> {
+        if self.twamp_light {
+            return self.receive_twamp_light(payload, t4_ns);
+        }
         let r =
             ReflectorPacket::new_checked(payload, self.mode).map_err(|_| ReplyError::Truncated)?;
         if r.ssid() != self.ssid {
@@ -226,6 +259,30 @@ impl SenderSession {
         if payload.len() != self.length {
             return Err(ReplyError::Length);
         }
+        self.record(r, t4_ns)
+    }
+
+    /// [`SenderSession::receive`] for a TWAMP-light session: 41 octets or
+    /// more, SSID ours or 0 (see [`SenderSession::with_twamp_light`]).
+    fn receive_twamp_light(&self, payload: &[u8], t4_ns: i64) -> Result<Record, ReplyError> {
+        use crate::packet::{REFLECTOR_LEN_UNAUTH, TWAMP_LIGHT_REFLECTOR_LEN};
+        if payload.len() < TWAMP_LIGHT_REFLECTOR_LEN {
+            return Err(ReplyError::Truncated);
+        }
+        // The TWAMP layout is the STAMP one up to Sender TTL (octet 40);
+        // a reply shorter than 44 octets is read with zeros after it.
+        let mut base = [0u8; REFLECTOR_LEN_UNAUTH];
+        let n = payload.len().min(REFLECTOR_LEN_UNAUTH);
+        base[..n].copy_from_slice(&payload[..n]);
+        let r = ReflectorPacket::new_unchecked(&base[..], Mode::Unauthenticated);
+        if r.ssid() != self.ssid && r.ssid() != 0 {
+            return Err(ReplyError::OtherSession);
+        }
+        self.record(r, t4_ns)
+    }
+
+    fn record(&self, r: ReflectorPacket<&[u8]>, t4_ns: i64) -> Result<Record, ReplyError> {
+        let payload: &[u8] = r.into_inner();
         if self.mode == Mode::Authenticated {
             let key = self.key.as_ref().expect("checked in new");
             auth::verify_packet_hmac(key, payload).map_err(|_| ReplyError::BadHmac)?;
@@ -499,6 +556,120 @@ mod tests {
         assert_eq!(
             SenderSession::new(1, Mode::Unauthenticated, None, f, zero, 44).unwrap_err(),
             SenderError::ZeroMultiplier
+        );
+    }
+
+    /// A TWAMP-light reflector's reply to our 44-octet packet, laid out
+    /// from RFC 5357 §4.2.1 (unauthenticated): Sequence Number, Timestamp,
+    /// Error Estimate, MBZ (2), Receive Timestamp, Sender Sequence Number,
+    /// Sender Timestamp, Sender Error Estimate, MBZ (2), Sender TTL; then
+    /// `padding` octets.
+    fn twamp_reply(sender: &[u8], padding: usize) -> Vec<u8> {
+        let mut r = vec![0u8; 41 + padding];
+        r[0..4].copy_from_slice(&7u32.to_be_bytes());
+        let t3 = Timestamp::from_unix_nanos(TimestampFormat::Ntp, i128::from(T + 2_000));
+        r[4..12].copy_from_slice(&t3.to_bits().to_be_bytes());
+        r[12..14].copy_from_slice(&[0x80, 0x01]);
+        let t2 = Timestamp::from_unix_nanos(TimestampFormat::Ntp, i128::from(T + 1_000));
+        r[16..24].copy_from_slice(&t2.to_bits().to_be_bytes());
+        r[24..28].copy_from_slice(&sender[0..4]);
+        r[28..36].copy_from_slice(&sender[4..12]);
+        r[36..38].copy_from_slice(&sender[12..14]);
+        r[40] = 63;
+        r
+    }
+
+    #[test]
+    fn twamp_light_replies_are_taken_only_by_a_twamp_light_session() {
+        for ssid in [1u16, 0] {
+            let mut plain = SenderSession::new(
+                ssid,
+                Mode::Unauthenticated,
+                None,
+                TimestampFormat::Ntp,
+                ee(),
+                44,
+            )
+            .unwrap();
+            let mut buf = [0u8; 44];
+            plain.build(&mut buf, || T);
+            let light = plain.clone().with_twamp_light(true).unwrap();
+            assert!(light.twamp_light());
+            for padding in [0, 3, 20] {
+                let reply = twamp_reply(&buf, padding);
+                let expected_plain = match (ssid, padding) {
+                    (_, 0) => Err(ReplyError::Truncated),
+                    (1, _) => Err(ReplyError::OtherSession),
+                    _ if reply.len() == 44 => Ok(()),
+                    _ => Err(ReplyError::Length),
+                };
+                assert_eq!(
+                    plain.receive(&reply, T + 3_000).map(|_| ()),
+                    expected_plain,
+                    "ssid {ssid} padding {padding}"
+                );
+                let r = light.receive(&reply, T + 3_000).unwrap();
+                assert_eq!((r.seq, r.t1, r.sender_ttl), (0, T, 63));
+                assert!((r.t2 - (T + 1_000)).abs() <= 1 && (r.t3 - (T + 2_000)).abs() <= 1);
+            }
+            // Shorter than TWAMP's reflector packet, or another session.
+            assert_eq!(
+                light.receive(&twamp_reply(&buf, 0)[..40], T).map(|_| ()),
+                Err(ReplyError::Truncated)
+            );
+            let mut other = twamp_reply(&buf, 3);
+            other[14..16].copy_from_slice(&9u16.to_be_bytes());
+            assert_eq!(
+                light.receive(&other, T).map(|_| ()),
+                Err(ReplyError::OtherSession)
+            );
+        }
+        let auth = SenderSession::new(
+            1,
+            Mode::Authenticated,
+            Some(HmacKey::new(b"k")),
+            TimestampFormat::Ntp,
+            ee(),
+            112,
+        )
+        .unwrap();
+        assert_eq!(
+            auth.with_twamp_light(true).unwrap_err(),
+            SenderError::TwampLightAuthenticated
+        );
+    }
+
+    #[test]
+    fn a_short_twamp_light_test_packet_gets_the_44_octet_base_reply() {
+        use crate::packet::reflector_reply_len;
+        assert_eq!(reflector_reply_len(13), None);
+        assert_eq!(reflector_reply_len(14), Some(44));
+        assert_eq!(reflector_reply_len(43), Some(44));
+        assert_eq!(reflector_reply_len(44), Some(44));
+        assert_eq!(reflector_reply_len(100), Some(100));
+        // A TWAMP-light sender's packet (RFC 5357 §4.1.2, unauthenticated,
+        // no padding), zero-extended as the reflectors do, reflected.
+        let mut p = [0u8; 44];
+        p[0..4].copy_from_slice(&5u32.to_be_bytes());
+        let t1 = Timestamp::from_unix_nanos(TimestampFormat::Ntp, i128::from(T));
+        p[4..12].copy_from_slice(&t1.to_bits().to_be_bytes());
+        p[12..14].copy_from_slice(&[0x00, 0x01]);
+        let cfg = ReflectorConfig::default();
+        let mut st = ReflectorState::new();
+        let r = reflect(&cfg, &mut st, &mut p, &rx(T + 1_000), || T + 2_000).unwrap();
+        assert_eq!(r.ssid, 0);
+        let reply = crate::packet::ReflectorRepr::parse(
+            &ReflectorPacket::new_checked(&p[..], Mode::Unauthenticated).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                reply.sequence,
+                reply.sender_sequence,
+                reply.sender_timestamp,
+                reply.sender_ttl
+            ),
+            (5, 5, t1.to_bits(), 61)
         );
     }
 }

@@ -49,6 +49,30 @@ pub const SUB_SR_MPLS_LABEL_STACK: u8 = 3;
 /// Return Path sub-TLV: SRv6 Segment List (RFC 9503 §4.1.3).
 pub const SUB_SRV6_SEGMENT_LIST: u8 = 4;
 
+/// Location sub-TLV (RFC 8972 §4.2, IANA "STAMP Sub-TLV Types"): Source
+/// MAC Address, the sender's generic request (Length 8).
+pub const SUB_LOC_SOURCE_MAC: u8 = 1;
+/// Location sub-TLV: Source EUI-48 Address (6 octets, 2 MBZ).
+pub const SUB_LOC_SOURCE_EUI48: u8 = 2;
+/// Location sub-TLV: Source EUI-64 Address.
+pub const SUB_LOC_SOURCE_EUI64: u8 = 3;
+/// Location sub-TLV: Destination IP Address, the sender's generic request
+/// (Length 16, MBZ).
+pub const SUB_LOC_DESTINATION_IP: u8 = 4;
+/// Location sub-TLV: Destination IPv4 Address (4 octets, 12 MBZ).
+pub const SUB_LOC_DESTINATION_IPV4: u8 = 5;
+/// Location sub-TLV: Destination IPv6 Address.
+pub const SUB_LOC_DESTINATION_IPV6: u8 = 6;
+/// Location sub-TLV: Source IP Address, the sender's generic request
+/// (Length 16, MBZ).
+pub const SUB_LOC_SOURCE_IP: u8 = 7;
+/// Location sub-TLV: Source IPv4 Address (4 octets, 12 MBZ).
+pub const SUB_LOC_SOURCE_IPV4: u8 = 8;
+/// Location sub-TLV: Source IPv6 Address.
+pub const SUB_LOC_SOURCE_IPV6: u8 = 9;
+/// Value length of every Location IP address sub-TLV.
+pub const SUB_LOC_IP_LEN: usize = 16;
+
 /// Length of the TLV header: Flags, Type and Length.
 pub const HEADER_LEN: usize = field::VALUE;
 /// Length of the value of an HMAC TLV.

@@ -181,4 +181,35 @@ proptest! {
     fn error_estimate_round_trip(bits in any::<u16>()) {
         prop_assert_eq!(ErrorEstimate::from_bits(bits).to_bits(), bits);
     }
+
+    /// Location sub-TLV filling (RFC 8972 §4.2) on any bytes: no panic,
+    /// the length never changes, and a source-address request with a
+    /// valid Length always holds the sender's address afterwards.
+    #[test]
+    fn location_sub_tlvs_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..120),
+        v4 in any::<bool>(),
+    ) {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        let (src, dst) = if v4 {
+            (IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)))
+        } else {
+            (IpAddr::V6(Ipv6Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::UNSPECIFIED))
+        };
+        let rx = stamp::reflector::Received {
+            src, dst, src_port: 1, dst_port: 862, ttl: 64, traffic_class: 0, t2_ns: 0,
+        };
+        let mut area = bytes.clone();
+        stamp::reflector::fill_location_sub_tlvs(&mut area, &rx);
+        prop_assert_eq!(area.len(), bytes.len());
+        let mut req = vec![0, tlv::SUB_LOC_SOURCE_IP, 0, 16];
+        req.extend_from_slice(&[0xff; 16]);
+        req.extend_from_slice(&bytes);
+        stamp::reflector::fill_location_sub_tlvs(&mut req, &rx);
+        let expected: Vec<u8> = match src {
+            IpAddr::V4(a) => { let mut v = a.octets().to_vec(); v.resize(16, 0); v }
+            IpAddr::V6(a) => a.octets().to_vec(),
+        };
+        prop_assert_eq!(&req[4..20], &expected[..]);
+    }
 }

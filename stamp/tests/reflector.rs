@@ -679,6 +679,58 @@ fn hmac_tlv_authenticated_bad_sets_i() {
     check_hmac_tlv(Mode::Authenticated, true);
 }
 
+/// teaparty's reading of RFC 8972 §4.8 (docs/decisions/0009): an Extra
+/// Padding TLV before the HMAC TLV is covered by its header only. srv6d
+/// sends the whole TLVs, but takes this reading from a peer (no I flag)
+/// and answers with an HMAC the peer verifies the same way.
+#[test]
+fn hmac_tlv_over_padding_headers_only_is_accepted_and_answered_in_kind() {
+    for mode in [Mode::Unauthenticated, Mode::Authenticated] {
+        let k = key();
+        let cfg = config(vec![session(3, mode, Some(k.clone()))]);
+        let repr = sender(
+            mode,
+            0x0102_0304,
+            3,
+            vec![
+                TlvRepr::ExtraPadding {
+                    flags: CLEAR,
+                    padding: vec![9; 8],
+                },
+                hmac_tlv(),
+            ],
+        );
+        let mut buf = emit(&repr, None);
+        let offsets = tlv_offsets(&buf, mode);
+        let (pad, at) = (offsets[0], offsets[1]);
+        let headers_only = |b: &[u8]| auth::hmac16(&k, &[&b[..4], &b[pad..pad + 4]]);
+        let d = headers_only(&buf);
+        buf[at + 4..at + 20].copy_from_slice(&d);
+        if mode == Mode::Authenticated {
+            auth::set_packet_hmac(&k, &mut buf).unwrap();
+        }
+        let out = run(&cfg, &mut ReflectorState::new(), &mut buf, &rx()).unwrap();
+        assert_eq!(out.tlvs_integrity_failed, 0, "{mode:?}");
+        assert_eq!(raw_tlvs(&buf, mode)[1].0, CLEAR, "{mode:?}: no I flag");
+        let expected = headers_only(&buf);
+        assert_eq!(buf[at + 4..at + 20], expected, "{mode:?}");
+        assert!(
+            auth::verify_hmac_tlv(&k, &buf, mode, at).is_err(),
+            "{mode:?}: the reply follows the sender's reading"
+        );
+        // A wrong HMAC still sets I under both readings.
+        let mut bad = emit(&repr, None);
+        let d = headers_only(&bad);
+        bad[at + 4..at + 20].copy_from_slice(&d);
+        bad[at + 4] ^= 1;
+        if mode == Mode::Authenticated {
+            auth::set_packet_hmac(&k, &mut bad).unwrap();
+        }
+        let out = run(&cfg, &mut ReflectorState::new(), &mut bad, &rx()).unwrap();
+        assert_eq!(out.tlvs_integrity_failed, 1, "{mode:?}");
+    }
+}
+
 #[test]
 fn hmac_tlv_with_wrong_key_sets_i() {
     let cfg = config(vec![session(3, Mode::Unauthenticated, Some(key()))]);
@@ -1085,30 +1137,96 @@ fn direct_measurement_counts_the_session() {
     assert_eq!(send(&mut state, 1, 15), (1, 1));
 }
 
+/// A Location sub-TLV (RFC 8972 §4.2): flags, type, Length, value.
+fn sub_tlv(flags: u8, sub_type: u8, value: &[u8]) -> Vec<u8> {
+    let mut v = vec![flags, sub_type];
+    v.extend_from_slice(&(value.len() as u16).to_be_bytes());
+    v.extend_from_slice(value);
+    v
+}
+
 #[test]
-fn location_ports() {
+fn location_ports_and_address_sub_tlvs() {
     // RFC 8972 §4.2: the destination and source UDP ports as received;
-    // the sub-TLVs are echoed (this reflector does not fill them in).
-    let sub = vec![0, 1, 0, 4, 192, 0, 2, 1];
-    let (out, buf) = reflect_tlvs(
-        &config(vec![]),
-        vec![TlvRepr::Location {
-            flags: CLEAR,
-            dst_port: 0,
-            src_port: 0,
-            sub_tlvs: sub.clone(),
-        }],
-    );
-    assert_eq!(
-        reply(&buf, Mode::Unauthenticated).tlvs,
-        vec![TlvRepr::Location {
-            flags: CLEAR,
-            dst_port: 862,
-            src_port: 50_123,
-            sub_tlvs: sub,
-        }]
-    );
-    assert_eq!(out.tlvs_unrecognized, 0);
+    // a generic Destination / Source IP Address request (types 4, 7) is
+    // answered with the specific sub-TLV of the packet's family holding
+    // the received packet's address (IPv6: 6, 9; IPv4: 5, 8, the address
+    // then 12 zero octets). A Length other than 16: zeroed, M flag. MAC
+    // sub-TLVs (not seen by this reflector) and unknown types: U flag.
+    let u = TlvFlags {
+        unrecognized: true,
+        ..CLEAR
+    }
+    .to_u8();
+    let m = TlvFlags {
+        malformed: true,
+        ..CLEAR
+    }
+    .to_u8();
+    let mut sent = Vec::new();
+    sent.extend(sub_tlv(u, tlv::SUB_LOC_DESTINATION_IP, &[0; 16]));
+    sent.extend(sub_tlv(u, tlv::SUB_LOC_SOURCE_IP, &[0; 16]));
+    sent.extend(sub_tlv(0, tlv::SUB_LOC_SOURCE_MAC, &[0; 8]));
+    sent.extend(sub_tlv(0, tlv::SUB_LOC_DESTINATION_IP, &[7; 4]));
+    sent.extend(sub_tlv(0, 200, &[1, 2]));
+    let v4_src = Ipv4Addr::new(192, 0, 2, 1);
+    let v4_dst = Ipv4Addr::new(198, 51, 100, 7);
+    for (src, dst) in [
+        (IpAddr::V6(SENDER_ADDR), IpAddr::V6(OUR_ADDR)),
+        (IpAddr::V4(v4_src), IpAddr::V4(v4_dst)),
+    ] {
+        let cfg = config(vec![]);
+        let repr = sender(
+            Mode::Unauthenticated,
+            5,
+            3,
+            vec![TlvRepr::Location {
+                flags: CLEAR,
+                dst_port: 0,
+                src_port: 0,
+                sub_tlvs: sent.clone(),
+            }],
+        );
+        let mut buf = emit(&repr, None);
+        let received = Received { src, dst, ..rx() };
+        let out = run(&cfg, &mut ReflectorState::new(), &mut buf, &received).unwrap();
+        let addr16 = |a: IpAddr| -> Vec<u8> {
+            match a {
+                IpAddr::V6(a) => a.octets().to_vec(),
+                IpAddr::V4(a) => {
+                    let mut v = a.octets().to_vec();
+                    v.resize(16, 0);
+                    v
+                }
+            }
+        };
+        let (dst_type, src_type) = if src.is_ipv6() {
+            (tlv::SUB_LOC_DESTINATION_IPV6, tlv::SUB_LOC_SOURCE_IPV6)
+        } else {
+            (tlv::SUB_LOC_DESTINATION_IPV4, tlv::SUB_LOC_SOURCE_IPV4)
+        };
+        let mut expected = Vec::new();
+        expected.extend(sub_tlv(0, dst_type, &addr16(dst)));
+        expected.extend(sub_tlv(0, src_type, &addr16(src)));
+        expected.extend(sub_tlv(u, tlv::SUB_LOC_SOURCE_MAC, &[0; 8]));
+        expected.extend(sub_tlv(m, tlv::SUB_LOC_DESTINATION_IP, &[0; 4]));
+        expected.extend(sub_tlv(u, 200, &[1, 2]));
+        assert_eq!(
+            reply(&buf, Mode::Unauthenticated).tlvs,
+            vec![TlvRepr::Location {
+                flags: CLEAR,
+                dst_port: 862,
+                src_port: 50_123,
+                sub_tlvs: expected,
+            }],
+            "{src} -> {dst}"
+        );
+        assert_eq!(out.tlvs_unrecognized, 0);
+    }
+    // A sub-TLV running past the end is left as it is (no panic).
+    let mut area = vec![0, tlv::SUB_LOC_SOURCE_IP, 0, 16, 1, 2];
+    stamp::reflector::fill_location_sub_tlvs(&mut area, &rx());
+    assert_eq!(area, vec![0, tlv::SUB_LOC_SOURCE_IP, 0, 16, 1, 2]);
 }
 
 /// IANA "STAMP Synchronization Sources": 1 = NTP; "Timestamping Methods":

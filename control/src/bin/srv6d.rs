@@ -246,16 +246,17 @@ enum StampCommand {
             srv6d stamp send --reflector 2001:db8::2 --key 73656372657421 --length 128 --json"
     )]
     Send {
-        /// The reflector's address: the test packets' final destination.
+        /// The reflector's address: the test packets' final destination
+        /// (IPv6, or IPv4: STAMP over IPv4, without --segments).
         #[arg(long, value_name = "ADDR")]
-        reflector: std::net::Ipv6Addr,
+        reflector: std::net::IpAddr,
         /// SRv6 SIDs to visit before the reflector, in travel order (an SRH
         /// is attached); absent: plain IPv6.
         #[arg(long, value_delimiter = ',', value_name = "SID,...")]
         segments: Vec<std::net::Ipv6Addr>,
         /// Source address to send from (default: the kernel's choice).
         #[arg(long, value_name = "ADDR")]
-        source: Option<std::net::Ipv6Addr>,
+        source: Option<std::net::IpAddr>,
         /// UDP source port (0: any).
         #[arg(long, default_value_t = 0, value_name = "PORT")]
         source_port: u16,
@@ -295,6 +296,12 @@ enum StampCommand {
         /// Print one JSON object (delays in nanoseconds) instead of the table.
         #[arg(long)]
         json: bool,
+        /// The reflector may be a TWAMP-light responder (RFC 8762 §4.6):
+        /// take replies of 41 octets or more whose SSID is 0 (TWAMP's MBZ)
+        /// or --ssid, whatever their length. Unauthenticated only; use
+        /// --ssid 0 to send what a TWAMP-light responder echoes.
+        #[arg(long, conflicts_with = "key")]
+        twamp_light: bool,
     },
     /// Answer STAMP test packets until SIGINT/SIGTERM, then print the counters.
     #[command(
@@ -305,6 +312,13 @@ enum StampCommand {
             address the test packet was sent to, with the received DSCP (or the Class of \
             Service TLV's). Unknown SSIDs are answered unauthenticated unless \
             --drop-unknown-ssid; --ssid declares the known ones (authenticated with --key).\n\n\
+            Return path: a --session SSID:SID,... reply is sent to the first SID with a \
+            Segment Routing Header listing the SIDs, the last of which must be the \
+            sender's own address (the complete return path, as srv6pm's return_sidlist; \
+            nothing is appended). Every other reply (sessions without --session, unknown \
+            SSIDs) is plain IPv6/UDP straight to the test packet's source address and port \
+            (RFC 8762 §4.3). A test packet shorter than 44 octets (a TWAMP-light sender's, \
+            14 octets or more) gets the 44-octet base reply with SSID 0 (RFC 8762 §4.6).\n\n\
             Abuse: no reply goes to a source no sender can have (multicast, unspecified, \
             link-local, IPv4-mapped; loopback only from this host) or for a test packet \
             sent to a group (stamp_bad_source), and each source address gets at most \
@@ -317,12 +331,14 @@ enum StampCommand {
         after_long_help = "EXAMPLES:\n  \
             srv6d stamp reflect\n  \
             srv6d stamp reflect --bind fc00:2::862 --stateful --rate-limit 1000\n  \
-            srv6d stamp reflect --ssid 7 --key 73656372657421 --drop-unknown-ssid"
+            srv6d stamp reflect --ssid 7 --key 73656372657421 --drop-unknown-ssid\n  \
+            srv6d stamp reflect --session 7:fc00:7::e,2001:db8::1 --session 8:2001:db8::2"
     )]
     Reflect {
-        /// Address to listen on (`::`: all of this host's).
+        /// Address to listen on (`::`: all of this host's, IPv6 and IPv4;
+        /// an IPv4 address: that one only).
         #[arg(long, default_value = "::", value_name = "ADDR")]
-        bind: std::net::Ipv6Addr,
+        bind: std::net::IpAddr,
         /// UDP port to listen on.
         #[arg(long, default_value_t = control::stamp_socket::STAMP_PORT, value_name = "PORT")]
         port: u16,
@@ -336,14 +352,23 @@ enum StampCommand {
         /// Known sessions' SSIDs (comma-separated or repeated).
         #[arg(long, value_delimiter = ',', value_name = "SSID,...")]
         ssid: Vec<u16>,
-        /// HMAC key in hexadecimal: the --ssid sessions are authenticated.
-        #[arg(long, requires = "ssid", value_parser = control::stamp_socket::parse_hex_key, value_name = "HEX")]
+        /// HMAC key in hexadecimal: the --ssid and --session sessions are
+        /// authenticated.
+        #[arg(long, value_parser = control::stamp_socket::parse_hex_key, value_name = "HEX")]
         key: Option<stamp::auth::HmacKey>,
         /// At most N replies per second per source address (burst N). On by
         /// default; there is no "off", give a larger N.
         #[arg(long, default_value_t = stamp::reflector::DEFAULT_RATE_LIMIT.per_second,
               value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
         rate_limit: u32,
+        /// A known session and the complete return path of its replies
+        /// (repeat for more sessions): the reply goes to the first SID with
+        /// an SRH listing them all, the last being the sender's own address
+        /// (as srv6pm's return_sidlist; nothing is appended). Authenticated
+        /// with --key like --ssid. Sessions without one are answered as
+        /// plain IPv6/UDP straight to the test packet's source (RFC 8762).
+        #[arg(long = "session", value_parser = control::stamp_socket::parse_session_path, value_name = "SSID:SID,...")]
+        sessions: Vec<(u16, Vec<std::net::Ipv6Addr>)>,
     },
 }
 
@@ -877,11 +902,12 @@ fn stamp_command(command: StampCommand) -> ExitCode {
             wait,
             clocks_synchronized,
             json,
+            twamp_light,
         } => {
             let opts = ss::SenderOptions {
-                reflector,
+                reflector: ss::dual_stack(reflector),
                 segments,
-                source,
+                source: source.map(ss::dual_stack),
                 source_port,
                 reflector_port: port,
                 ssid,
@@ -897,6 +923,7 @@ fn stamp_command(command: StampCommand) -> ExitCode {
                 },
                 wait,
                 clocks_synchronized,
+                twamp_light,
             };
             match ss::run_sender(&opts, &STAMP_STOP) {
                 Ok(report) => {
@@ -918,12 +945,18 @@ fn stamp_command(command: StampCommand) -> ExitCode {
             ssid,
             key,
             rate_limit,
+            sessions: session_paths,
         } => {
             use stamp::reflector::{
                 RateLimit, ReflectorConfig, ReflectorMode, ReflectorSession, UnknownSsid,
             };
+            if key.is_some() && ssid.is_empty() && session_paths.is_empty() {
+                eprintln!("srv6d stamp reflect: --key needs --ssid or --session");
+                return ExitCode::from(EXIT_INVALID);
+            }
             let sessions = ssid
                 .iter()
+                .chain(session_paths.iter().map(|(s, _)| s))
                 .map(|&ssid| ReflectorSession {
                     ssid,
                     mode: if key.is_some() {
@@ -960,11 +993,17 @@ fn stamp_command(command: StampCommand) -> ExitCode {
                 // it from any other interface): a local test.
                 Ok(c) => c.answering_loopback_sources(),
                 Err(e) => {
-                    eprintln!("srv6d stamp reflect: --ssid/--key/--rate-limit: {e}");
+                    eprintln!("srv6d stamp reflect: --ssid/--session/--key/--rate-limit: {e}");
                     return ExitCode::from(EXIT_INVALID);
                 }
             };
-            let opts = ss::ReflectorOptions { bind, port, config };
+            let bind = ss::dual_stack(bind);
+            let opts = ss::ReflectorOptions {
+                bind,
+                port,
+                config,
+                return_paths: session_paths,
+            };
             let counters = ss::ReflectorCounters::new();
             eprintln!("srv6d stamp reflect: starting on [{bind}]:{port} (SIGINT/SIGTERM to stop)");
             let outcome = ss::run_reflector(&opts, &STAMP_STOP, &counters);

@@ -2,7 +2,8 @@
 //! Session-Reflector behind `srv6d stamp send` and `srv6d stamp reflect`.
 //!
 //! What it is: the I/O around the `stamp` crate's protocol logic, on plain
-//! IPv6 UDP sockets, so it runs on any Linux host (no AF_XDP, no XDP
+//! dual-stack UDP sockets (IPv6, and IPv4 through IPv4-mapped addresses:
+//! STAMP runs over both, RFC 8762), so it runs on any Linux host (no AF_XDP, no XDP
 //! program, no srv6d router): [`run_sender`] schedules test packets against
 //! absolute deadlines, stamps T1 just before `sendmsg` and T4 with the
 //! kernel's receive timestamp (SO_TIMESTAMPNS, CLOCK_REALTIME), and returns
@@ -19,7 +20,10 @@
 //! Segment Routing Header to its socket with `setsockopt(IPPROTO_IPV6,
 //! IPV6_RTHDR)` (Linux accepts routing type 4 there since 4.10); the
 //! reflector does the same, per reply, when a session's return path (or an
-//! honoured Return Path TLV) lists SIDs. Linux drops packets that carry an
+//! honoured Return Path TLV) lists SIDs, or when the session has a complete
+//! return path ([`ReflectorOptions::return_paths`], `--session`: its last
+//! SID is the final destination, nothing appended). IPv6 only: IPv4
+//! senders are answered directly. Linux drops packets that carry an
 //! SRH, even at their final destination, unless
 //! `net.ipv6.conf.all.seg6_enabled=1` **and** the receiving interface's
 //! `net.ipv6.conf.IFACE.seg6_enabled=1`: set both on the reflector (and on
@@ -145,6 +149,55 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// The socket mode's form of an address: IPv6 as it is, IPv4 as its
+/// IPv4-mapped IPv6 address (`::ffff:a.b.c.d`), which the dual-stack socket
+/// sends to and receives from over IPv4.
+pub fn dual_stack(addr: std::net::IpAddr) -> Ipv6Addr {
+    match addr {
+        std::net::IpAddr::V6(a) => a,
+        std::net::IpAddr::V4(a) => a.to_ipv6_mapped(),
+    }
+}
+
+/// Parses a `stamp reflect --session` value: `SSID:SID,SID,...`, a
+/// session's SSID and its complete return path (1 to
+/// [`stamp::reflector::MAX_RETURN_SEGMENTS`] IPv6 addresses, the last one
+/// the sender's own). Split at the first `:`.
+pub fn parse_session_path(text: &str) -> Result<(u16, Vec<Ipv6Addr>), String> {
+    let bad = |why: String| {
+        format!(
+            "bad session {text:?}: {why}; expected SSID:SID,... (the complete return path, \
+             ending at the sender), e.g. 7:fc00:7::e,2001:db8::1"
+        )
+    };
+    let (ssid, sids) = text
+        .split_once(':')
+        .ok_or_else(|| bad("no ':' after the SSID".into()))?;
+    let ssid: u16 = ssid
+        .trim()
+        .parse()
+        .map_err(|_| bad(format!("SSID {ssid:?} is not 0-65535")))?;
+    let path = sids
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse::<Ipv6Addr>()
+                .map_err(|_| bad(format!("{s:?} is not an IPv6 address")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if path.len() > stamp::reflector::MAX_RETURN_SEGMENTS {
+        return Err(bad(format!(
+            "{} SIDs, at most {}",
+            path.len(),
+            stamp::reflector::MAX_RETURN_SEGMENTS
+        )));
+    }
+    if let Some(a) = path.iter().find(|a| a.is_multicast() || a.is_unspecified()) {
+        return Err(bad(format!("{a} is not a unicast address")));
+    }
+    Ok((ssid, path))
+}
+
 /// Parses an HMAC key written in hexadecimal (an even number of hex
 /// digits, at least 2; an optional `0x` prefix).
 pub fn parse_hex_key(text: &str) -> Result<stamp::auth::HmacKey, String> {
@@ -177,6 +230,36 @@ mod tests {
             let e = parse_duration(bad).unwrap_err();
             assert!(e.contains(&format!("{bad:?}")), "{e}");
         }
+    }
+
+    #[test]
+    fn session_paths_parse() {
+        let (ssid, path) = parse_session_path("7:fc00:7::e,2001:db8::1").unwrap();
+        assert_eq!(ssid, 7);
+        assert_eq!(
+            path,
+            vec![
+                "fc00:7::e".parse::<Ipv6Addr>().unwrap(),
+                "2001:db8::1".parse().unwrap()
+            ]
+        );
+        assert_eq!(
+            parse_session_path("0:::1").unwrap(),
+            (0, vec![Ipv6Addr::LOCALHOST])
+        );
+        for bad in [
+            "7",
+            "x:fc00::1",
+            "70000:fc00::1",
+            "7:",
+            "7:ff02::1",
+            "7:fc00::1,zz",
+        ] {
+            let e = parse_session_path(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+        }
+        let long = format!("1:{}", vec!["fc00::1"; 16].join(","));
+        assert!(parse_session_path(&long).is_err());
     }
 
     #[test]

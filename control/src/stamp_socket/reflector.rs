@@ -21,6 +21,13 @@ pub struct ReflectorOptions {
     pub port: u16,
     /// Sessions, stateless or stateful, unknown SSIDs, rate limit.
     pub config: ReflectorConfig,
+    /// Per configured session (SSID), the complete return path of its
+    /// replies (the srv6pm contract): the reply goes to the first SID and
+    /// its SRH ends at the last one, which is the sender's address; nothing
+    /// is appended. Sessions not listed here are answered as
+    /// [`ReflectorConfig`] says (plain IPv6/UDP straight to the source, RFC
+    /// 8762, unless a session's return segments say otherwise).
+    pub return_paths: Vec<(u16, Vec<Ipv6Addr>)>,
 }
 
 impl Default for ReflectorOptions {
@@ -29,6 +36,7 @@ impl Default for ReflectorOptions {
             bind: Ipv6Addr::UNSPECIFIED,
             port: STAMP_PORT,
             config: ReflectorConfig::default(),
+            return_paths: Vec::new(),
         }
     }
 }
@@ -127,6 +135,19 @@ pub fn run_reflector(
         .map_err(set_err("IPV6_RECVTCLASS"))?;
     sock.set_int(libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)
         .map_err(set_err("IPV6_RECVPKTINFO"))?;
+    // The SRH a test packet arrived with: a reply is never larger than its
+    // request unless authenticated (docs/decisions/0011).
+    sock.set_int(libc::IPPROTO_IPV6, libc::IPV6_RECVRTHDR, 1)
+        .map_err(set_err("IPV6_RECVRTHDR"))?;
+    // The same for IPv4 test packets (RFC 8762 runs over both).
+    if opts.bind.is_unspecified() || opts.bind.to_ipv4_mapped().is_some() {
+        sock.set_int(libc::IPPROTO_IP, libc::IP_RECVTTL, 1)
+            .map_err(set_err("IP_RECVTTL"))?;
+        sock.set_int(libc::IPPROTO_IP, libc::IP_RECVTOS, 1)
+            .map_err(set_err("IP_RECVTOS"))?;
+        sock.set_int(libc::IPPROTO_IP, libc::IP_PKTINFO, 1)
+            .map_err(set_err("IP_PKTINFO"))?;
+    }
     sock.set_read_timeout(RECV_POLL)
         .map_err(set_err("SO_RCVTIMEO"))?;
 
@@ -153,16 +174,25 @@ pub fn run_reflector(
             continue;
         }
         let dst = meta.dst.unwrap_or(opts.bind);
+        // IPv4 peers are IPv4-mapped on this dual-stack socket: the STAMP
+        // logic sees them as IPv4 (Location sub-TLVs, Destination Node
+        // Address).
+        let unmap = |a: Ipv6Addr| a.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(a));
         let rx = Received {
-            src: IpAddr::V6(*meta.src.ip()),
-            dst: IpAddr::V6(dst),
+            src: unmap(*meta.src.ip()),
+            dst: unmap(dst),
             src_port: meta.src.port(),
             dst_port: opts.port,
             ttl: meta.hop_limit.unwrap_or(0),
             traffic_class: meta.traffic_class.unwrap_or(0),
             t2_ns: meta.timestamp_ns.unwrap_or_else(realtime_ns),
         };
-        let payload = &mut buf[..meta.len];
+        // RFC 8762 §4.6: a test packet shorter than the STAMP base packet
+        // (a TWAMP-light sender's 14 octets and up) is answered with the
+        // base packet, its missing octets read as zero.
+        let reply_len = stamp::packet::reflector_reply_len(meta.len).unwrap_or(meta.len);
+        buf[meta.len..reply_len].fill(0);
+        let payload = &mut buf[..reply_len];
         let reflected = match reflect(&opts.config, &mut state, payload, &rx, realtime_ns) {
             Ok(r) => r,
             Err(reason) => {
@@ -171,7 +201,48 @@ pub fn run_reflector(
             }
         };
         let path = reflected.return_path.segments();
-        let wanted = (!path.is_empty()).then(|| (*meta.src.ip(), path.to_vec()));
+        // A configured complete return path (known session, no honoured
+        // Return Path TLV): the SRH's final segment is its last SID.
+        let complete = opts
+            .return_paths
+            .iter()
+            .find(|(ssid, p)| reflected.known_session && *ssid == reflected.ssid && !p.is_empty())
+            .filter(|_| path.is_empty())
+            .map(|(_, p)| p.as_slice());
+        // No SRH over IPv4: an IPv4 sender is answered directly.
+        let complete = complete.filter(|_| meta.src.ip().to_ipv4_mapped().is_none());
+        let path = if meta.src.ip().to_ipv4_mapped().is_some() {
+            &[][..]
+        } else {
+            path
+        };
+        let (wanted, to) = match complete {
+            Some(p) => {
+                let last = p[p.len() - 1];
+                (
+                    Some((last, p[..p.len() - 1].to_vec())),
+                    SocketAddrV6::new(last, meta.src.port(), 0, 0),
+                )
+            }
+            None => (
+                (!path.is_empty()).then(|| (*meta.src.ip(), path.to_vec())),
+                meta.src,
+            ),
+        };
+        // No reply larger than its request, headers included, unless the
+        // session is authenticated (docs/decisions/0011). Only the return
+        // path's SRH can make it larger than the request as received (its
+        // own SRH included): the payload is the request's, grown to the base
+        // packet for a TWAMP-light sender (RFC 8762 §4.6).
+        let reply_srh = wanted
+            .as_ref()
+            .map_or(0, |(_, segs)| 8 + 16 * (segs.len() + 1));
+        if reply_srh > meta.routing_header_len && !reflected.may_exceed_request() {
+            counters.discarded[Discard::WouldAmplify.index()].fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        // An SRH is attached whenever `wanted` is set, even with no SID
+        // before the final one (a one-segment return path).
         if wanted != attached {
             let srh = match &wanted {
                 Some((sender, segs)) => segment_routing_header(*sender, segs),
@@ -182,12 +253,7 @@ pub fn run_reflector(
             attached = wanted;
         }
         let source = (!dst.is_unspecified() && !dst.is_multicast()).then_some(dst);
-        match sock.send_to(
-            payload,
-            meta.src,
-            Some(reflected.reply_traffic_class),
-            source,
-        ) {
+        match sock.send_to(payload, to, Some(reflected.reply_traffic_class), source) {
             Ok(_) => counters.reflected.fetch_add(1, Ordering::Relaxed),
             Err(_) => counters.send_failed.fetch_add(1, Ordering::Relaxed),
         };

@@ -33,12 +33,14 @@ const RECV_POLL: Duration = Duration::from_millis(20);
 /// What [`run_sender`] does.
 #[derive(Debug, Clone)]
 pub struct SenderOptions {
-    /// The reflector's address: the test packets' final destination.
+    /// The reflector's address: the test packets' final destination. An
+    /// IPv4-mapped address (`::ffff:a.b.c.d`) sends STAMP over IPv4.
     pub reflector: Ipv6Addr,
     /// SIDs visited before the reflector, in travel order (an SRH is
     /// attached); empty: plain IPv6.
     pub segments: Vec<Ipv6Addr>,
-    /// Address to bind (None: `::`, the kernel chooses the source).
+    /// Address to bind (None: `::`, the kernel chooses the source); an
+    /// IPv4-mapped one for an IPv4 reflector.
     pub source: Option<Ipv6Addr>,
     /// UDP source port (0: any).
     pub source_port: u16,
@@ -67,6 +69,10 @@ pub struct SenderOptions {
     /// one-way delays are meaningful only then); also the S bit of the
     /// Error Estimate.
     pub clocks_synchronized: bool,
+    /// The reflector may be a TWAMP-light Session-Reflector (RFC 8762
+    /// §4.6): replies of 41 octets or more with SSID 0 (TWAMP's MBZ) or
+    /// ours are taken, whatever their length (unauthenticated only).
+    pub twamp_light: bool,
 }
 
 impl Default for SenderOptions {
@@ -86,6 +92,7 @@ impl Default for SenderOptions {
             timestamp_format: TimestampFormat::Ntp,
             wait: Duration::from_secs(1),
             clocks_synchronized: false,
+            twamp_light: false,
         }
     }
 }
@@ -157,6 +164,15 @@ pub fn run_sender(
     if opts.reflector_port == 0 {
         return Err(bad("port", "0: expected a UDP port 1-65535".into()));
     }
+    if opts.reflector.to_ipv4_mapped().is_some() && !opts.segments.is_empty() {
+        return Err(bad(
+            "segments",
+            format!(
+                "the reflector {} is IPv4: SIDs (an SRH) need IPv6",
+                opts.reflector
+            ),
+        ));
+    }
     if opts.segments.len() > stamp::reflector::MAX_RETURN_SEGMENTS {
         return Err(bad(
             "segments",
@@ -188,7 +204,9 @@ pub fn run_sender(
         error_estimate,
         length,
     )
-    .map_err(|e| bad("length", e.to_string()))?;
+    .map_err(|e| bad("length", e.to_string()))?
+    .with_twamp_light(opts.twamp_light)
+    .map_err(|e| bad("twamp-light", e.to_string()))?;
     let checker = session.clone();
 
     let bind_addr = opts.source.unwrap_or(Ipv6Addr::UNSPECIFIED);

@@ -1,4 +1,5 @@
-//! The kernel side of the socket mode: an IPv6 UDP socket with the options
+//! The kernel side of the socket mode: a dual-stack IPv6 UDP socket (IPv4
+//! peers as IPv4-mapped addresses) with the options
 //! STAMP needs (receive timestamps, hop limit, traffic class, destination
 //! address; a Segment Routing Header on what is sent), `recvmsg` with its
 //! control messages decoded and `sendmsg` with a traffic class and a source
@@ -36,6 +37,9 @@ pub struct RecvMeta {
     pub traffic_class: Option<u8>,
     /// Kernel receive timestamp (SO_TIMESTAMPNS), Unix ns.
     pub timestamp_ns: Option<i64>,
+    /// Octets of the routing header (an SRH) the datagram arrived with
+    /// (IPV6_RECVRTHDR), 0 without one.
+    pub routing_header_len: usize,
 }
 
 /// An IPv6 UDP socket.
@@ -82,6 +86,9 @@ impl Udp6 {
         let sock = Udp6 {
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
         };
+        // Dual stack whatever net.ipv6.bindv6only says: IPv4 peers appear
+        // as IPv4-mapped addresses (::ffff:a.b.c.d), STAMP over IPv4.
+        sock.set_int(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0)?;
         let sa = sockaddr(addr);
         // SAFETY: `sa` is a valid sockaddr_in6 of the length given.
         let rc = unsafe {
@@ -202,6 +209,7 @@ impl Udp6 {
                 hop_limit: None,
                 traffic_class: None,
                 timestamp_ns: None,
+                routing_header_len: 0,
             };
             let mut c = libc::CMSG_FIRSTHDR(&msg);
             while !c.is_null() {
@@ -220,9 +228,28 @@ impl Udp6 {
                         let v = std::ptr::read_unaligned(data.cast::<libc::c_int>());
                         meta.traffic_class = Some(v as u8);
                     }
+                    (libc::IPPROTO_IPV6, libc::IPV6_RTHDR) => {
+                        // The header as received: its length from the
+                        // control message (Hdr Ext Len is in 8-octet units).
+                        let header = (data as usize) - (c as usize);
+                        meta.routing_header_len = ((*c).cmsg_len as usize).saturating_sub(header);
+                    }
                     (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
                         let p = std::ptr::read_unaligned(data.cast::<libc::in6_pktinfo>());
                         meta.dst = Some(Ipv6Addr::from(p.ipi6_addr.s6_addr));
+                    }
+                    // An IPv4 datagram (IP_RECVTTL, IP_RECVTOS, IP_PKTINFO).
+                    (libc::IPPROTO_IP, libc::IP_TTL) => {
+                        let v = std::ptr::read_unaligned(data.cast::<libc::c_int>());
+                        meta.hop_limit = Some(v as u8);
+                    }
+                    (libc::IPPROTO_IP, libc::IP_TOS) => {
+                        meta.traffic_class = Some(std::ptr::read_unaligned(data.cast::<u8>()));
+                    }
+                    (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
+                        let p = std::ptr::read_unaligned(data.cast::<libc::in_pktinfo>());
+                        let v4 = std::net::Ipv4Addr::from(u32::from_be(p.ipi_addr.s_addr));
+                        meta.dst = Some(v4.to_ipv6_mapped());
                     }
                     _ => {}
                 }
@@ -270,8 +297,15 @@ impl Udp6 {
                 msg.msg_controllen = space as _;
                 let mut c = libc::CMSG_FIRSTHDR(&msg);
                 if let Some(tc) = tclass {
-                    (*c).cmsg_level = libc::IPPROTO_IPV6;
-                    (*c).cmsg_type = libc::IPV6_TCLASS;
+                    // To an IPv4-mapped address the kernel sends IPv4 and
+                    // reads IP_TOS (it ignores IPV6_TCLASS there).
+                    if dst.ip().to_ipv4_mapped().is_some() {
+                        (*c).cmsg_level = libc::IPPROTO_IP;
+                        (*c).cmsg_type = libc::IP_TOS;
+                    } else {
+                        (*c).cmsg_level = libc::IPPROTO_IPV6;
+                        (*c).cmsg_type = libc::IPV6_TCLASS;
+                    }
                     (*c).cmsg_len = libc::CMSG_LEN(size_of::<libc::c_int>() as u32) as _;
                     std::ptr::write_unaligned(
                         libc::CMSG_DATA(c).cast::<libc::c_int>(),

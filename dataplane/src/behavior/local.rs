@@ -113,6 +113,38 @@ pub fn local_udp(pkt: &Packet<'_>) -> Result<Option<LocalUdp>, DropReason> {
     }))
 }
 
+/// Grows the UDP data of `udp` to `payload_len` octets, zeroed at the end
+/// (a TWAMP-light test packet answered with the STAMP base packet, RFC 8762
+/// §4.6): anything after the datagram (link-layer padding) is dropped, the
+/// UDP Length updated; the checksum is [`reply_in_place`]'s. Nothing
+/// changes if `payload_len` is not longer; `no_headroom` if the frame has
+/// no room after the packet (only the link-layer padding is gone then).
+pub fn grow_udp_payload(
+    pkt: &mut Packet<'_>,
+    udp: &mut LocalUdp,
+    payload_len: usize,
+) -> Result<(), DropReason> {
+    let extra = payload_len.saturating_sub(udp.payload_len());
+    if extra == 0 {
+        return Ok(());
+    }
+    let end = udp.udp_offset + udp.udp_len;
+    if end > pkt.len() {
+        return Err(WireError::UdpBadLength.into());
+    }
+    let Ok(new_udp_len) = u16::try_from(udp.udp_len + extra) else {
+        return Err(DropReason::PacketTooBig);
+    };
+    pkt.truncate(end);
+    if !pkt.push_back(extra) {
+        return Err(DropReason::NoHeadroom);
+    }
+    let at = udp.udp_offset + 4;
+    pkt.data_mut()[at..at + 2].copy_from_slice(&new_udp_len.to_be_bytes());
+    udp.udp_len = usize::from(new_udp_len);
+    Ok(())
+}
+
 /// Octets of the headers [`reply_in_place`] writes in front of the UDP
 /// header for `return_segments` segments.
 pub const fn reply_header_len(return_segments: usize) -> usize {

@@ -94,6 +94,19 @@ impl<'a> Packet<'a> {
         true
     }
 
+    /// Grows the packet by `n` zeroed octets at the end. Returns false,
+    /// changing nothing, if the buffer has fewer than `n` octets after it.
+    #[inline]
+    #[must_use]
+    pub fn push_back(&mut self, n: usize) -> bool {
+        if n > self.buf.len() - self.end {
+            return false;
+        }
+        self.buf[self.end..self.end + n].fill(0);
+        self.end += n;
+        true
+    }
+
     /// Shortens the packet to `len` octets (drops link-layer padding after
     /// the IP datagram). Does nothing if the packet is already that short.
     #[inline]

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, TxQueue, Umem};
 
 use crate::behavior::local::{
-    local_udp, originate_udp, originated_header_len, reply_header_len, reply_in_place, LocalUdp,
+    grow_udp_payload, local_udp, originate_udp, originated_header_len, reply_header_len,
+    reply_in_place, LocalUdp,
 };
 use crate::behavior::{process, route_originated, DropReason, Packet, Verdict};
 use crate::fib::{Fib, PortId, Published, VrfId};
@@ -482,6 +483,14 @@ impl Worker {
                 return;
             }
         };
+        // RFC 8762 §4.6: a TWAMP-light packet shorter than the base packet
+        // gets the 44-octet base reply.
+        let mut udp = udp;
+        if let Some(len) = stamp::packet::reflector_reply_len(udp.payload_len()) {
+            if let Err(reason) = grow_udp_payload(&mut pkt, &mut udp, len) {
+                return self.drop_reason(reason, desc);
+            }
+        }
         let rx = Received {
             src: IpAddr::V6(udp.src),
             dst: IpAddr::V6(udp.dst),
@@ -509,7 +518,10 @@ impl Worker {
         };
         // No reply larger than its request unless the sender proved it
         // holds the session's key (a spoofed source must not get more
-        // octets back than it sent: issue 14, RFC 8762 §6).
+        // octets back than it sent: issue 14, RFC 8762 §6). The one growth
+        // allowed is the RFC-mandated one above: a TWAMP-light packet
+        // shorter than the 44-octet base packet is answered with it (`pkt`
+        // already holds the grown datagram), at most 30 octets more.
         let reply_len = reply_header_len(reflected.return_path.segments().len()) + udp.udp_len;
         if reply_len > pkt.len() && !reflected.may_exceed_request() {
             bump(
