@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, TxQueue, Umem};
 
 use crate::behavior::local::{
-    local_udp, originate_udp, originated_header_len, reply_in_place, LocalUdp,
+    local_udp, originate_udp, originated_header_len, reply_in_place_to, LocalUdp,
 };
 use crate::behavior::{process, route_originated, DropReason, Packet, Verdict};
 use crate::fib::{Fib, PortId, Published, VrfId};
@@ -507,10 +507,11 @@ impl Worker {
                 return;
             }
         };
-        if let Err(reason) = reply_in_place(
+        if let Err(reason) = reply_in_place_to(
             &mut pkt,
             &udp,
             reflected.return_path.segments(),
+            reflected.return_path.destination(udp.src),
             reflected.reply_traffic_class,
         ) {
             return self.drop_reason(reason, desc);
