@@ -27,6 +27,9 @@ Phases (sub-commands), each against the agent of the namespace it runs in:
                       (records are per session); Stop both; GetResultsCounter
                       of A counts its new records and a Get right after
                       returns none (the counter takes them); Destroy, Reset.
+  sender-up           Init; Create and Start --ssid and --second-ssid (for a
+                      check through srv6d's own API).
+  sender-down         Stop and Destroy them, Reset.
   reflector-stop      Stop --probe-ssid.
   reflector-down      Stop, Destroy the sessions, Reset.
   probe               A Session-Sender built with Scapy: sends --count test
@@ -452,6 +455,24 @@ class Client:
         self.check(f"at least {args.min_results} records of A", len(first) >= args.min_results,
                    f"{len(first)} after {args.wait + args.timeout} s")
 
+    def sender_up(self, args):
+        s, pb = self.sender_stub(args), self.pb
+        self.call("sender.Init", s.Init, self.sender_init(args))
+        for ssid in (args.ssid, args.second_ssid):
+            self.call(f"sender.CreateStampSession({ssid})", s.CreateStampSession,
+                      self.sender_create(args, ssid))
+            self.call(f"sender.StartStampSession({ssid})", s.StartStampSession,
+                      pb.StartStampSenderSessionRequest(ssid=ssid))
+
+    def sender_down(self, args):
+        s, pb = self.sender_stub(args), self.pb
+        for ssid in (args.ssid, args.second_ssid):
+            self.call(f"sender.StopStampSession({ssid})", s.StopStampSession,
+                      pb.StopStampSenderSessionRequest(ssid=ssid))
+            self.call(f"sender.DestroyStampSession({ssid})", s.DestroyStampSession,
+                      pb.DestroyStampSenderSessionRequest(ssid=ssid))
+        self.call("sender.Reset", s.Reset, pb.ResetStampSenderRequest())
+
     # -- probe (Scapy) -----------------------------------------------------------
 
     def probe(self, args):
@@ -514,7 +535,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("phase", choices=["sender-statuses", "reflector-statuses", "reflector-up",
-                                      "sender-run", "reflector-stop", "reflector-down", "probe"])
+                                      "sender-run", "sender-up", "sender-down", "reflector-stop",
+                                      "reflector-down", "probe"])
     ap.add_argument("--agent", default="127.0.0.1:50051", help="the node's agent")
     ap.add_argument("--ssid", type=int, required=True)
     ap.add_argument("--second-ssid", type=int)
@@ -548,8 +570,9 @@ def main():
     args = ap.parse_args()
     if args.unknown_ssid is None:
         args.unknown_ssid = args.ssid + 1000
-    if args.phase == "sender-run" and (args.second_ssid is None or not args.sender_source):
-        ap.error("sender-run needs --second-ssid and --sender-source")
+    if args.phase in ("sender-run", "sender-up", "sender-down") and (
+            args.second_ssid is None or not args.sender_source):
+        ap.error(f"{args.phase} needs --second-ssid and --sender-source")
     if args.phase in ("probe", "reflector-stop") and args.probe_ssid is None:
         ap.error(f"{args.phase} needs --probe-ssid")
     if args.phase == "probe" and not (args.probe_source and args.probe_iface):
@@ -568,6 +591,8 @@ def main():
                 "reflector-statuses": client.reflector_statuses,
                 "reflector-up": client.reflector_up,
                 "sender-run": client.sender_run,
+                "sender-up": client.sender_up,
+                "sender-down": client.sender_down,
                 "reflector-stop": client.reflector_stop,
                 "reflector-down": client.reflector_down,
                 "probe": client.probe,

@@ -240,6 +240,76 @@ fn counters(lab: &Lab, ns: &str) -> pb::GetCountersResponse {
     .expect("enter the namespace")
 }
 
+/// srv6d.v1 StampService.GetStampResults of one session, taking its
+/// records, from the agent in `ns`.
+fn take_v1(lab: &Lab, ns: &str, name: &str) -> pb::StampSessionResults {
+    let name = name.to_string();
+    lab.in_ns(ns, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        rt.block_on(async {
+            let mut c =
+                pb::stamp_service_client::StampServiceClient::connect(format!("http://{AGENT}"))
+                    .await
+                    .expect("connect to the agent");
+            let mut r = c
+                .get_stamp_results(pb::GetStampResultsRequest {
+                    name: name.clone(),
+                    take_records: true,
+                })
+                .await
+                .expect("GetStampResults")
+                .into_inner();
+            assert_eq!(r.sessions.len(), 1, "{name}: {r:?}");
+            r.sessions.remove(0)
+        })
+    })
+    .expect("enter the namespace")
+}
+
+/// srv6d.v1 takes records per session too: two srv6pm sessions run, the
+/// first one's records are taken; the second keeps those it gathered
+/// before.
+fn v1_takes_per_session(lab: &Lab, common: &[&str]) {
+    let mut args = common.to_vec();
+    args.extend_from_slice(&[
+        "--sender-source",
+        E1_SOURCE,
+        "--interface",
+        "eth0",
+        "--sidlist",
+        WAYPOINT,
+    ]);
+    client(lab, "e1", "sender-up", &args);
+    let a = format!("srv6pm-{}", common[1]);
+    let b = format!("srv6pm-{}", common[3]);
+    // Until A has records (a loaded machine may take a while), then B's
+    // from before A's last take must still be there.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let mut taken = 0;
+    let mut last_take_ns;
+    loop {
+        last_take_ns = (now_s() * 1e9) as i64;
+        taken += take_v1(lab, "e1", &a).records.len();
+        if taken >= 2 || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let kept = take_v1(lab, "e1", &b);
+    client(lab, "e1", "sender-down", &args);
+    assert!(taken >= 2, "{a}: {taken} records in 34 s");
+    assert!(
+        kept.records
+            .iter()
+            .any(|r| r.t1_ns < last_take_ns - 1_000_000_000),
+        "{b} lost the records it had when {a}'s were taken (srv6d.v1): {kept:?}"
+    );
+}
+
 fn drop_count(c: &pb::GetCountersResponse, reason: &str) -> u64 {
     c.drops.get(reason).copied().unwrap_or(0)
 }
@@ -523,6 +593,8 @@ fn run_round(lab: &Lab, round: &Round) -> usize {
 
     // A stopped reflector session answers nothing, and says why.
     if round.probe.is_some() {
+        // With A and B still reflected: srv6d.v1's named takes.
+        v1_takes_per_session(lab, &common[..6]);
         let mut args = common.clone();
         args.extend_from_slice(&probe_args);
         client(lab, "e2", "reflector-stop", &args);
