@@ -12,8 +12,9 @@
 # SRH HMAC, VRF), fetched with apt-get download and unpacked, not installed,
 # into $SRV6D_LAB_VM_DIR/linux (default /var/cache/srv6d-lab/linux).
 # Python: scapy (an independent packet dissector for interop checks), grpcio
-# and grpcio-tools (the srv6pm test client generates its stubs from our .proto
-# files with grpc_tools.protoc at run time).
+# and grpcio-tools (the srv6pm test client generates its stubs with
+# grpc_tools.protoc at run time from control/tests/srv6pm_contract/, a .proto
+# written from the published contract; its Session-Sender probe is Scapy).
 set -euo pipefail
 
 log() { printf 'deps: %s\n' "$*"; }

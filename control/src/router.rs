@@ -283,7 +283,10 @@ impl Router {
 
     /// The sender sessions' results; `take_records` moves the records
     /// kept since the last take into the reports.
-    pub fn stamp_reports(&mut self, take_records: bool) -> Vec<InlineReport> {
+    pub fn stamp_reports<'a>(
+        &mut self,
+        take_records: impl Into<crate::stamp_inline::TakeRecords<'a>>,
+    ) -> Vec<InlineReport> {
         self.senders.reports(take_records)
     }
 

@@ -201,15 +201,52 @@ impl SenderCollector {
         n
     }
 
-    /// Every session's results so far; `take_records` drains the kept
-    /// records into the reports (otherwise they stay, and the reports
-    /// carry none).
-    pub fn reports(&mut self, take_records: bool) -> Vec<InlineReport> {
+    /// Every session's results so far; the sessions `take` names have
+    /// their kept records drained into their reports (the others keep
+    /// theirs, and their reports carry none).
+    pub fn reports<'a>(&mut self, take: impl Into<TakeRecords<'a>>) -> Vec<InlineReport> {
+        let take = take.into();
         self.collect();
         self.sessions
             .iter_mut()
-            .map(|s| s.report(take_records))
+            .map(|s| {
+                let takes = take.takes(&s.name);
+                s.report(takes)
+            })
             .collect()
+    }
+}
+
+/// Whose kept records a report moves out: nobody's, every session's, or
+/// one session's (the others' stay until asked for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeRecords<'a> {
+    /// Reports carry no records; every record stays.
+    None,
+    /// Every session's records are taken.
+    All,
+    /// Only the named session's records are taken.
+    Only(&'a str),
+}
+
+impl TakeRecords<'_> {
+    /// Whether the session `name`'s records are taken.
+    pub fn takes(&self, name: &str) -> bool {
+        match self {
+            TakeRecords::None => false,
+            TakeRecords::All => true,
+            TakeRecords::Only(n) => *n == name,
+        }
+    }
+}
+
+impl From<bool> for TakeRecords<'static> {
+    fn from(all: bool) -> Self {
+        if all {
+            TakeRecords::All
+        } else {
+            TakeRecords::None
+        }
     }
 }
 

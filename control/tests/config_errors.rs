@@ -991,6 +991,27 @@ fn stamp_reflector_settings_and_sessions() {
         "stamp_session[0].return_segments",
         &["at most 15"],
     );
+
+    // A final destination other than the sender, and a stopped session:
+    // both reach the reflector (a stopped one is discarded there, not
+    // treated as an unknown SSID).
+    let dest = with(
+        "[[stamp_session]]\nssid = 9\nreturn_segments = [\"fc00:0:9::e\"]\n\
+         return_destination = \"fc00:0:a::5\"\nstopped = true\n",
+    );
+    let c = ok(&dest);
+    let list = c.fib.stamp_reflector().unwrap().config.sessions();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        list[0].return_destination,
+        Some("fc00:0:a::5".parse().unwrap())
+    );
+    assert!(list[0].stopped);
+    expect(
+        &with("[[stamp_session]]\nssid = 9\nreturn_destination = \"ff02::1\"\n"),
+        "stamp_session[0].return_destination",
+        &["ff02::1"],
+    );
 }
 
 #[test]

@@ -11,7 +11,8 @@ use std::net::Ipv6Addr;
 
 use dataplane::behavior::local::{
     grow_udp_payload, local_udp, originate_udp, originated_header_len, reply_header_len,
-    reply_in_place, LocalUdp, MAX_ORIGINATED_SEGMENTS, MAX_RETURN_SEGMENTS, REPLY_HOP_LIMIT,
+    reply_in_place, reply_in_place_to, LocalUdp, MAX_ORIGINATED_SEGMENTS, MAX_RETURN_SEGMENTS,
+    REPLY_HOP_LIMIT,
 };
 use dataplane::behavior::{DropReason, Packet};
 use dataplane::wire::ipv6::{Ipv6Packet, Ipv6Repr};
@@ -256,6 +257,39 @@ fn reply_along_a_return_sid_list_ends_at_the_sender() {
         assert_eq!(srh.next_header, IpProtocol::UDP);
         assert!(srh.tlvs.is_empty());
     }
+}
+
+#[test]
+fn reply_to_a_final_destination_ends_there_not_at_the_sender() {
+    // srv6pm's complete return path [RETURN_1, FINAL]: the SRH is exactly
+    // [FINAL, RETURN_1] (Segment List[0] the final destination), Segments
+    // Left 1, Destination Address RETURN_1; nothing appended.
+    const FINAL: Ipv6Addr = Ipv6Addr::new(0xfc00, 0xf, 0, 0, 0, 0, 0, 5);
+    let frame = over_srv6(44);
+    let udp = found(&frame);
+    let data = frame[udp.payload_offset()..].to_vec();
+    let (r, out) = with_packet(&frame, |p| {
+        reply_in_place_to(p, &udp, &[RETURN_1], FINAL, 0xb8)
+    });
+    r.unwrap();
+    let hl = reply_header_len(1);
+    assert_eq!(out.len(), hl + 8 + data.len());
+    let ip = Ipv6Packet::new_checked(&out[..]).unwrap();
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (REFLECTOR_SID, RETURN_1));
+    let srh = SrhRepr::parse(&Srh::new_checked(&out[40..hl]).unwrap()).unwrap();
+    assert_eq!(srh.segments, vec![FINAL, RETURN_1]);
+    assert_eq!((srh.segments_left, srh.last_entry), (1, 1));
+    let u = UdpPacket::new_checked(&out[hl..]).unwrap();
+    assert_eq!(u.payload(), &data[..]);
+    assert!(
+        u.verify_checksum_v6(REFLECTOR_SID, FINAL),
+        "checksum for the final destination"
+    );
+    // No segments: plain IPv6 straight to the final destination.
+    let (r, out) = with_packet(&frame, |p| reply_in_place_to(p, &udp, &[], FINAL, 0xb8));
+    r.unwrap();
+    let ip = Ipv6Packet::new_checked(&out[..]).unwrap();
+    assert_eq!((ip.dst_addr(), ip.next_header()), (FINAL, IpProtocol::UDP));
 }
 
 #[test]

@@ -48,6 +48,8 @@
 //!     SR-MPLS). Honouring it lets a sender direct replies anywhere, so it
 //!     is off by default;
 //!   - Extra Padding and Access Report are echoed as they are.
+//! * A configured but stopped session's test packets are discarded
+//!   ([`Discard::SessionStopped`]): a stopped session answers nothing.
 //! * Unknown SSIDs are reflected (statelessly, unauthenticated) or dropped
 //!   ([`UnknownSsid`]).
 //! * Abuse (RFC 8762 §6): a test packet from a source no honest sender
@@ -143,6 +145,12 @@ pub struct ReflectorSession {
     /// SIDs the replies go through before reaching the sender (empty:
     /// routed straight back). At most [`MAX_RETURN_SEGMENTS`].
     pub return_segments: Vec<Ipv6Addr>,
+    /// The replies' final destination, after `return_segments`; `None`:
+    /// the test packet's source (the usual case).
+    pub return_destination: Option<Ipv6Addr>,
+    /// Configured but stopped: its test packets are discarded
+    /// ([`Discard::SessionStopped`]), not answered.
+    pub stopped: bool,
 }
 
 /// Why a configuration was refused.
@@ -386,11 +394,13 @@ pub struct Received {
 }
 
 /// The SIDs a reply goes through before the sender (at most
-/// [`MAX_RETURN_SEGMENTS`]; stored inline, no allocation).
+/// [`MAX_RETURN_SEGMENTS`]; stored inline, no allocation), and its final
+/// destination when that is not the test packet's source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReturnPath {
     segments: [Ipv6Addr; MAX_RETURN_SEGMENTS],
     len: u8,
+    destination: Option<Ipv6Addr>,
 }
 
 impl ReturnPath {
@@ -398,6 +408,7 @@ impl ReturnPath {
     pub const DIRECT: ReturnPath = ReturnPath {
         segments: [Ipv6Addr::UNSPECIFIED; MAX_RETURN_SEGMENTS],
         len: 0,
+        destination: None,
     };
 
     fn from_slice(segments: &[Ipv6Addr]) -> ReturnPath {
@@ -411,6 +422,12 @@ impl ReturnPath {
     /// The SIDs in travel order.
     pub fn segments(&self) -> &[Ipv6Addr] {
         &self.segments[..usize::from(self.len)]
+    }
+
+    /// The reply's final destination (after [`ReturnPath::segments`]):
+    /// the configured one, else `sender`, the test packet's source.
+    pub fn destination(&self, sender: Ipv6Addr) -> Ipv6Addr {
+        self.destination.unwrap_or(sender)
     }
 }
 
@@ -506,11 +523,13 @@ pub enum Discard {
     /// by the caller, which knows the headers; see
     /// [`Reflected::may_exceed_request`]).
     WouldAmplify,
+    /// The SSID's session is configured but stopped.
+    SessionStopped,
 }
 
 impl Discard {
     /// How many there are.
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 7;
 
     /// Every reason, in [`Discard::index`] order.
     pub const ALL: [Discard; Discard::COUNT] = [
@@ -520,6 +539,7 @@ impl Discard {
         Discard::BadHmac,
         Discard::BadSource,
         Discard::WouldAmplify,
+        Discard::SessionStopped,
     ];
 
     /// Stable snake_case counter name.
@@ -531,6 +551,7 @@ impl Discard {
             Discard::BadHmac => "stamp_bad_hmac",
             Discard::BadSource => "stamp_bad_source",
             Discard::WouldAmplify => "stamp_would_amplify",
+            Discard::SessionStopped => "stamp_session_stopped",
         }
     }
 
@@ -592,6 +613,7 @@ pub fn reflect(
         (None, None) => None,
     };
     let (mode, key, return_segments) = match session {
+        Some((_, s)) if s.stopped => return Err(Discard::SessionStopped),
         Some((_, s)) => (s.mode, s.key.as_ref(), s.return_segments.as_slice()),
         None if config.unknown_ssid == UnknownSsid::Drop => return Err(Discard::UnknownSsid),
         None => (Mode::Unauthenticated, None, &[][..]),
@@ -617,7 +639,10 @@ pub fn reflect(
         ssid,
         mode,
         known_session: session.is_some(),
-        return_path: ReturnPath::from_slice(return_segments),
+        return_path: ReturnPath {
+            destination: session.and_then(|(_, s)| s.return_destination),
+            ..ReturnPath::from_slice(return_segments)
+        },
         // ECN bits are the path's, not to be echoed (a CE mark would be
         // re-emitted on the reply).
         reply_traffic_class: rx.traffic_class & !0x3,

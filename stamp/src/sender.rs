@@ -364,6 +364,8 @@ mod tests {
                     mode,
                     key: Some(k.clone()),
                     return_segments: vec![],
+                    return_destination: None,
+                    stopped: false,
                 }],
                 None => vec![],
             };

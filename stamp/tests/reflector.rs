@@ -120,6 +120,8 @@ fn session(ssid: u16, mode: Mode, key: Option<HmacKey>) -> ReflectorSession {
         mode,
         key,
         return_segments: Vec::new(),
+        return_destination: None,
+        stopped: false,
     }
 }
 
@@ -1880,6 +1882,8 @@ fn any_config() -> impl Strategy<Value = ReflectorConfig> {
                     },
                     key: (authed || with_key).then(key),
                     return_segments: if with_key { vec![SID_A] } else { vec![] },
+                    return_destination: None,
+                    stopped: false,
                 })
                 .collect();
             ReflectorConfig::new(
@@ -2196,4 +2200,52 @@ fn loopback_sources_only_when_the_socket_reflector_asks() {
         ),
         Err(Discard::BadSource)
     );
+}
+
+#[test]
+fn a_stopped_session_answers_nothing_even_where_unknown_ssids_are_reflected() {
+    // srv6pm contract: "A stopped reflector session answers nothing" —
+    // not even as an unknown SSID would be.
+    let mut stopped = session(4, Mode::Unauthenticated, None);
+    stopped.stopped = true;
+    let running = session(5, Mode::Unauthenticated, None);
+    let cfg = config(vec![stopped, running]);
+    let mut state = ReflectorState::new();
+    let mut buf = emit(&sender(Mode::Unauthenticated, 1, 4, vec![]), None);
+    let orig = buf.clone();
+    assert_eq!(
+        run(&cfg, &mut state, &mut buf, &rx()),
+        Err(Discard::SessionStopped)
+    );
+    assert_eq!(buf, orig, "a discarded packet is left as it was");
+    assert_eq!(Discard::SessionStopped.name(), "stamp_session_stopped");
+    let mut other = emit(&sender(Mode::Unauthenticated, 1, 5, vec![]), None);
+    assert!(
+        run(&cfg, &mut state, &mut other, &rx())
+            .unwrap()
+            .known_session
+    );
+    let mut unknown = emit(&sender(Mode::Unauthenticated, 1, 6, vec![]), None);
+    assert!(
+        !run(&cfg, &mut state, &mut unknown, &rx())
+            .unwrap()
+            .known_session
+    );
+}
+
+#[test]
+fn a_configured_return_destination_replaces_the_sender_as_final_destination() {
+    let mut s = session(1, Mode::Unauthenticated, None);
+    s.return_segments = vec![SID_B];
+    s.return_destination = Some(SID_A);
+    let (out, _) = reflect_tlvs(&config_honour(false, vec![s.clone()]), vec![]);
+    assert_eq!(out.return_path.segments(), &[SID_B][..]);
+    assert_eq!(out.return_path.destination(SENDER_ADDR), SID_A);
+    // Without one the final destination is the test packet's source.
+    s.return_destination = None;
+    let (out, _) = reflect_tlvs(&config_honour(false, vec![s]), vec![]);
+    assert_eq!(out.return_path.destination(SENDER_ADDR), SENDER_ADDR);
+    // An unknown SSID's reply goes back to the sender.
+    let (out, _) = reflect_tlvs(&config_honour(false, vec![]), vec![]);
+    assert_eq!(out.return_path.destination(SENDER_ADDR), SENDER_ADDR);
 }

@@ -401,6 +401,7 @@ pub fn stamp_session_in(s: &pb::StampReflectorSession) -> StampSessionEntry {
         ssid: i64::from(s.ssid),
         key: opt(&s.key),
         return_segments: s.return_segments.clone(),
+        return_destination: opt(&s.return_destination),
         stopped: s.stopped,
     }
 }
@@ -415,6 +416,7 @@ pub fn stamp_session_out(s: &StampSessionEntry) -> pb::StampReflectorSession {
             String::new()
         },
         return_segments: s.return_segments.clone(),
+        return_destination: s.return_destination.clone().unwrap_or_default(),
         stopped: s.stopped,
     }
 }

@@ -7,7 +7,7 @@ use tracing::{info, warn};
 
 use crate::config::LoadedConfig;
 use crate::router::{EngineOptions, Router};
-use crate::stamp_inline::{summary_line, InlineReport};
+use crate::stamp_inline::{summary_line, InlineReport, TakeRecords};
 
 /// A dataplane the agent drives. Every method is called with the agent
 /// locked, never on a packet path.
@@ -30,7 +30,7 @@ pub trait Dataplane: Send {
     /// Moves the sender sessions' events into their statistics.
     fn collect(&mut self) {}
     /// The running sender sessions' results.
-    fn stamp_reports(&mut self, _take_records: bool) -> Vec<InlineReport> {
+    fn stamp_reports(&mut self, _take_records: TakeRecords<'_>) -> Vec<InlineReport> {
         Vec::new()
     }
     /// Stops the dataplane and undoes what it set up; returns a line for
@@ -147,7 +147,7 @@ impl Dataplane for XdpDataplane {
         }
     }
 
-    fn stamp_reports(&mut self, take_records: bool) -> Vec<InlineReport> {
+    fn stamp_reports(&mut self, take_records: TakeRecords<'_>) -> Vec<InlineReport> {
         match &mut self.router {
             Some(r) => {
                 r.collect_stamp();

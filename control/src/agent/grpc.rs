@@ -24,7 +24,7 @@ use super::convert::{self, need};
 use super::edit::{canonical_prefix, canonical_sid, ApiError, ErrorCode};
 use super::{Agent, Change, FieldChange, Key, Object, PutMode};
 use crate::proto::srv6d::v1 as pb;
-use crate::stamp_inline::InlineReport;
+use crate::stamp_inline::{InlineReport, TakeRecords};
 
 /// Most changes one Apply may carry.
 pub const MAX_CHANGES: usize = 10_000;
@@ -933,6 +933,13 @@ fn results(
         .filter(|s| s.stopped)
         .map(|s| s.name.clone())
         .collect();
+    // A named session's records are taken alone: the others' stay until
+    // asked for.
+    let take = match (take, name.is_empty()) {
+        (false, _) => TakeRecords::None,
+        (true, true) => TakeRecords::All,
+        (true, false) => TakeRecords::Only(name),
+    };
     let sessions = agent
         .stamp_reports(take)
         .iter()

@@ -353,14 +353,18 @@ impl Agent {
 
     /// The sender sessions' results: the running ones from the dataplane,
     /// the stopped ones as they ended.
-    pub fn stamp_reports(&mut self, take_records: bool) -> Vec<InlineReport> {
-        let mut reports = self.dataplane.stamp_reports(take_records);
+    pub fn stamp_reports<'a>(
+        &mut self,
+        take_records: impl Into<crate::stamp_inline::TakeRecords<'a>>,
+    ) -> Vec<InlineReport> {
+        let take = take_records.into();
+        let mut reports = self.dataplane.stamp_reports(take);
         for (name, report) in &mut self.ended {
             if reports.iter().any(|r| &r.name == name) {
                 continue;
             }
             let mut r = report.clone();
-            if take_records {
+            if take.takes(name) {
                 report.report.records.clear();
             } else {
                 r.report.records.clear();

@@ -9,15 +9,23 @@
 //!   by `reflector_ip` (unless the list already ends there). `interval` is
 //!   in whole seconds (the contract's unit; srv6d.v1 takes milliseconds).
 //!   `key_chain` is the HMAC-SHA-256 key in hex when `auth_mode` is
-//!   HMAC_SHA_256. Replies carry T1..T4 in Unix seconds; results are taken
-//!   from the engine once each, whoever asks first (srv6pm or srv6d.v1).
+//!   HMAC_SHA_256. Replies carry T1..T4 in Unix seconds; a session's
+//!   records are taken from the engine once each, whoever asks first
+//!   (srv6pm or srv6d.v1), and only that session's: GetStampSessionResults
+//!   returns them, GetResultsCounter counts and discards them (as upstream).
 //! - Reflector session SSID n ↔ `[[stamp_session]]` with that SSID,
-//!   created stopped. The reflector's UDP port, mode (stateless/stateful)
+//!   created stopped (a stopped session answers nothing). `return_sidlist`
+//!   is the whole return path: its last SID becomes the session's
+//!   `return_destination`, the others its `return_segments`. The reflector's UDP port, mode (stateless/stateful)
 //!   and timestamp format are the router's (`[router]`), shared by every
 //!   session: Init and Create set them.
 //! - Init's `stamp_source_ipv6_address` is added to `router.addresses` (the
 //!   engine answers it) if it is not there; `interfaces` must be configured
 //!   ports.
+//!
+//! Status codes follow upstream: NOT_INITIALIZED for any session call
+//! before Init, SESSION_RUNNING to Destroy a running session,
+//! RESET_FAILED (nothing destroyed) to Reset while sessions exist.
 //!
 //! Every outcome is in the reply's `status` (the gRPC status stays OK, as
 //! the contract has it); `description` says what happened or what is wrong.
@@ -26,7 +34,6 @@
 // tonic's design, not ours.
 #![allow(clippy::result_large_err)]
 
-use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 use std::sync::{Arc, Mutex};
 
@@ -36,6 +43,7 @@ use super::grpc::{with_agent, SharedAgent};
 use super::{Agent, ApiError, Change, FieldChange, Key, Object, PutMode};
 use crate::config::{StampMode, StampSenderEntry, StampSessionEntry, StampTimestampFormat};
 use crate::proto::srv6pm as pm;
+use crate::stamp_inline::TakeRecords;
 
 use pm::StatusCode as Code;
 
@@ -50,8 +58,6 @@ pub fn sender_name(ssid: u32) -> String {
 pub struct Srv6pmState {
     sender: Option<SenderInit>,
     reflector: Option<ReflectorInit>,
-    /// Records taken from the engine but not yet returned, by SSID.
-    pending: BTreeMap<u32, Vec<stamp::stats::Record>>,
 }
 
 #[derive(Debug, Clone)]
@@ -62,7 +68,7 @@ struct SenderInit {
 
 #[derive(Debug, Clone)]
 struct ReflectorInit {
-    /// SSIDs created through srv6pm (Reset deletes them).
+    /// SSIDs created through srv6pm (Reset refuses while one exists).
     ssids: Vec<u32>,
 }
 
@@ -180,6 +186,37 @@ fn reflector_entry(agent: &Agent, ssid: u32) -> Option<StampSessionEntry> {
         .iter()
         .find(|s| s.ssid == i64::from(ssid))
         .cloned()
+}
+
+/// NOT_INITIALIZED unless the sender's Init was called.
+fn sender_init(state: &Srv6pmState) -> Result<&SenderInit, Outcome> {
+    state.sender.as_ref().ok_or_else(|| {
+        Outcome::err(
+            Code::NotInitialized,
+            "the sender is not initialised: call Init first",
+        )
+    })
+}
+
+/// NOT_INITIALIZED unless the reflector's Init was called.
+fn reflector_init(state: &mut Srv6pmState) -> Result<&mut ReflectorInit, Outcome> {
+    state.reflector.as_mut().ok_or_else(|| {
+        Outcome::err(
+            Code::NotInitialized,
+            "the reflector is not initialised: call Init first",
+        )
+    })
+}
+
+/// An SSID is 16 bits (RFC 8972 §3); the contract's field is 32.
+fn check_ssid(ssid: u32) -> Result<(), Outcome> {
+    if ssid > u32::from(u16::MAX) {
+        return Err(Outcome::err(
+            Code::InvalidArgument,
+            format!("ssid: {ssid} is out of range; an SSID is 0 to 65535"),
+        ));
+    }
+    Ok(())
 }
 
 fn key_for(
@@ -313,12 +350,8 @@ fn create_sender(
     state: &Srv6pmState,
     req: &pm::CreateStampSenderSessionRequest,
 ) -> Result<(String, pm::StampSenderParameters), Outcome> {
-    let Some(init) = &state.sender else {
-        return Err(Outcome::err(
-            Code::NotInitialized,
-            "the sender is not initialised: call Init first",
-        ));
-    };
+    let init = sender_init(state)?;
+    check_ssid(req.ssid)?;
     if sender_entry(agent, req.ssid).is_some() {
         return Err(Outcome::err(
             Code::SessionExists,
@@ -429,7 +462,10 @@ fn create_sender(
     ))
 }
 
-fn set_sender_running(agent: &mut Agent, ssid: u32, run: bool) -> Outcome {
+fn set_sender_running(agent: &mut Agent, state: &Srv6pmState, ssid: u32, run: bool) -> Outcome {
+    if let Err(o) = sender_init(state) {
+        return o;
+    }
     let entry = sender_entry(agent, ssid);
     let stopped = entry.as_ref().map(|e| e.stopped);
     set_running(agent, "sender", ssid, run, stopped, |now_stopped| {
@@ -439,8 +475,14 @@ fn set_sender_running(agent: &mut Agent, ssid: u32, run: bool) -> Outcome {
     })
 }
 
-/// Moves the engine's records of `ssid` into the pending buffer.
-fn take_records(agent: &mut Agent, state: &mut Srv6pmState, ssid: u32) -> Result<(), Outcome> {
+/// Takes the records of `ssid`'s session gathered since the last take
+/// (each is returned once); other sessions' records stay where they are.
+fn take_records(
+    agent: &mut Agent,
+    state: &Srv6pmState,
+    ssid: u32,
+) -> Result<Vec<stamp::stats::Record>, Outcome> {
+    sender_init(state)?;
     if sender_entry(agent, ssid).is_none() {
         return Err(Outcome::err(
             Code::SessionNotFound,
@@ -448,12 +490,12 @@ fn take_records(agent: &mut Agent, state: &mut Srv6pmState, ssid: u32) -> Result
         ));
     }
     let name = sender_name(ssid);
-    let reports = agent.stamp_reports(true);
-    let pending = state.pending.entry(ssid).or_default();
-    for r in reports.into_iter().filter(|r| r.name == name) {
-        pending.extend(r.report.records);
-    }
-    Ok(())
+    Ok(agent
+        .stamp_reports(TakeRecords::Only(&name))
+        .into_iter()
+        .filter(|r| r.name == name)
+        .flat_map(|r| r.report.records)
+        .collect())
 }
 
 macro_rules! reply {
@@ -531,20 +573,19 @@ impl pm::stamp_session_sender_service_server::StampSessionSenderService for Send
                     .map(|s| s.name.clone())
                     .collect();
                 if !names.is_empty() {
-                    let changes: Vec<FieldChange> = names
-                        .iter()
-                        .map(|n| FieldChange {
-                            field: "reset".into(),
-                            change: Change::Delete(Key::StampSender(n.clone())),
-                        })
-                        .collect();
-                    if let Err(e) = agent.apply(&changes, false) {
-                        return Outcome::err(Code::ResetFailed, e.to_string());
-                    }
+                    // As upstream: nothing is destroyed behind the
+                    // controller's back.
+                    return Outcome::err(
+                        Code::ResetFailed,
+                        format!(
+                            "{} sender sessions exist ({}): destroy all sessions first",
+                            names.len(),
+                            names.join(", ")
+                        ),
+                    );
                 }
                 state.sender = None;
-                state.pending.clear();
-                Outcome::ok(format!("sender reset, {} sessions destroyed", names.len()))
+                Outcome::ok("sender reset")
             })
             .await?;
         reply!(ResetStampSenderReply, o)
@@ -576,7 +617,7 @@ impl pm::stamp_session_sender_service_server::StampSessionSenderService for Send
     ) -> Result<Response<pm::StartStampSenderSessionReply>, Status> {
         let ssid = request.into_inner().ssid;
         let o = self
-            .run(move |a, _| set_sender_running(a, ssid, true))
+            .run(move |a, s| set_sender_running(a, s, ssid, true))
             .await?;
         reply!(StartStampSenderSessionReply, o)
     }
@@ -587,7 +628,7 @@ impl pm::stamp_session_sender_service_server::StampSessionSenderService for Send
     ) -> Result<Response<pm::StopStampSenderSessionReply>, Status> {
         let ssid = request.into_inner().ssid;
         let o = self
-            .run(move |a, _| set_sender_running(a, ssid, false))
+            .run(move |a, s| set_sender_running(a, s, ssid, false))
             .await?;
         reply!(StopStampSenderSessionReply, o)
     }
@@ -599,21 +640,30 @@ impl pm::stamp_session_sender_service_server::StampSessionSenderService for Send
         let ssid = request.into_inner().ssid;
         let o = self
             .run(move |agent, state| {
-                if sender_entry(agent, ssid).is_none() {
-                    return Outcome::err(
-                        Code::SessionNotFound,
-                        format!("no sender session SSID {ssid}"),
-                    );
+                if let Err(o) = sender_init(state) {
+                    return o;
+                }
+                match sender_entry(agent, ssid) {
+                    None => {
+                        return Outcome::err(
+                            Code::SessionNotFound,
+                            format!("no sender session SSID {ssid}"),
+                        )
+                    }
+                    Some(e) if !e.stopped => {
+                        return Outcome::err(
+                            Code::SessionRunning,
+                            format!("sender session SSID {ssid} is running: stop it first"),
+                        )
+                    }
+                    Some(_) => {}
                 }
                 match apply(
                     agent,
                     "ssid",
                     Change::Delete(Key::StampSender(sender_name(ssid))),
                 ) {
-                    Ok(()) => {
-                        state.pending.remove(&ssid);
-                        Outcome::ok(format!("sender session SSID {ssid} destroyed"))
-                    }
+                    Ok(()) => Outcome::ok(format!("sender session SSID {ssid} destroyed")),
                     Err(o) => o,
                 }
             })
@@ -628,10 +678,7 @@ impl pm::stamp_session_sender_service_server::StampSessionSenderService for Send
         let ssid = request.into_inner().ssid;
         let (o, records) = self
             .run(move |agent, state| match take_records(agent, state, ssid) {
-                Ok(()) => {
-                    let records = state.pending.remove(&ssid).unwrap_or_default();
-                    (Outcome::ok(format!("{} results", records.len())), records)
-                }
+                Ok(records) => (Outcome::ok(format!("{} results", records.len())), records),
                 Err(o) => (o, Vec::new()),
             })
             .await?;
@@ -654,19 +701,17 @@ impl pm::stamp_session_sender_service_server::StampSessionSenderService for Send
 
     async fn get_results_counter(
         &self,
-        request: Request<pm::GetResultsCounterRequest>,
-    ) -> Result<Response<pm::GetResultsCounterReply>, Status> {
+        request: Request<pm::StampResultsCountersRequest>,
+    ) -> Result<Response<pm::StampResultsCountersReply>, Status> {
         let ssid = request.into_inner().ssid;
         let (o, n) = self
+            // As upstream: the counted records are taken (and gone).
             .run(move |agent, state| match take_records(agent, state, ssid) {
-                Ok(()) => {
-                    let n = state.pending.get(&ssid).map_or(0, Vec::len);
-                    (Outcome::ok(""), n)
-                }
+                Ok(records) => (Outcome::ok(""), records.len()),
                 Err(o) => (o, 0),
             })
             .await?;
-        Ok(Response::new(pm::GetResultsCounterReply {
+        Ok(Response::new(pm::StampResultsCountersReply {
             status: o.status as i32,
             num_results: u32::try_from(n).unwrap_or(u32::MAX),
         }))
@@ -704,12 +749,8 @@ fn create_reflector(
     state: &mut Srv6pmState,
     req: &pm::CreateStampReflectorSessionRequest,
 ) -> Result<(String, pm::StampReflectorParameters), Outcome> {
-    let Some(init) = &mut state.reflector else {
-        return Err(Outcome::err(
-            Code::NotInitialized,
-            "the reflector is not initialised: call Init first",
-        ));
-    };
+    let init = reflector_init(state)?;
+    check_ssid(req.ssid)?;
     if reflector_entry(agent, req.ssid).is_some() {
         return Err(Outcome::err(
             Code::SessionExists,
@@ -764,14 +805,20 @@ fn create_reflector(
     }
     router.stamp_mode = mode;
     router.stamp_timestamp_format = format;
+    // The contract's return_sidlist is the whole return path: the reply
+    // goes to its first segment and ends at its last (the sender's
+    // address); nothing is appended.
+    let mut return_segments = req
+        .return_sidlist
+        .as_ref()
+        .map(|p| p.segments.clone())
+        .unwrap_or_default();
+    let return_destination = return_segments.pop();
     let entry = StampSessionEntry {
         ssid: i64::from(req.ssid),
         key,
-        return_segments: req
-            .return_sidlist
-            .as_ref()
-            .map(|p| p.segments.clone())
-            .unwrap_or_default(),
+        return_segments,
+        return_destination,
         stopped: true,
     };
     let changes = [
@@ -801,7 +848,15 @@ fn create_reflector(
     ))
 }
 
-fn set_reflector_running(agent: &mut Agent, ssid: u32, run: bool) -> Outcome {
+fn set_reflector_running(
+    agent: &mut Agent,
+    state: &mut Srv6pmState,
+    ssid: u32,
+    run: bool,
+) -> Outcome {
+    if let Err(o) = reflector_init(state) {
+        return o;
+    }
     let entry = reflector_entry(agent, ssid);
     let stopped = entry.as_ref().map(|e| e.stopped);
     set_running(agent, "reflector", ssid, run, stopped, |now_stopped| {
@@ -877,24 +932,24 @@ impl pm::stamp_session_reflector_service_server::StampSessionReflectorService fo
                     .as_ref()
                     .map(|r| r.ssids.clone())
                     .unwrap_or_default();
-                let changes: Vec<FieldChange> = ssids
+                let existing: Vec<String> = ssids
                     .iter()
                     .filter(|s| reflector_entry(agent, **s).is_some())
-                    .map(|s| FieldChange {
-                        field: "reset".into(),
-                        change: Change::Delete(Key::StampSession(*s)),
-                    })
+                    .map(|s| s.to_string())
                     .collect();
-                if !changes.is_empty() {
-                    if let Err(e) = agent.apply(&changes, false) {
-                        return Outcome::err(Code::ResetFailed, e.to_string());
-                    }
+                if !existing.is_empty() {
+                    // As upstream: nothing is destroyed behind the
+                    // controller's back.
+                    return Outcome::err(
+                        Code::ResetFailed,
+                        format!(
+                            "reflector sessions SSID {} exist: destroy all sessions first",
+                            existing.join(", ")
+                        ),
+                    );
                 }
                 state.reflector = None;
-                Outcome::ok(format!(
-                    "reflector reset, {} sessions destroyed",
-                    changes.len()
-                ))
+                Outcome::ok("reflector reset")
             })
             .await?;
         reply!(ResetStampReflectorReply, o)
@@ -926,7 +981,7 @@ impl pm::stamp_session_reflector_service_server::StampSessionReflectorService fo
     ) -> Result<Response<pm::StartStampReflectorSessionReply>, Status> {
         let ssid = request.into_inner().ssid;
         let o = self
-            .run(move |a, _| set_reflector_running(a, ssid, true))
+            .run(move |a, s| set_reflector_running(a, s, ssid, true))
             .await?;
         reply!(StartStampReflectorSessionReply, o)
     }
@@ -937,7 +992,7 @@ impl pm::stamp_session_reflector_service_server::StampSessionReflectorService fo
     ) -> Result<Response<pm::StopStampReflectorSessionReply>, Status> {
         let ssid = request.into_inner().ssid;
         let o = self
-            .run(move |a, _| set_reflector_running(a, ssid, false))
+            .run(move |a, s| set_reflector_running(a, s, ssid, false))
             .await?;
         reply!(StopStampReflectorSessionReply, o)
     }
@@ -949,11 +1004,23 @@ impl pm::stamp_session_reflector_service_server::StampSessionReflectorService fo
         let ssid = request.into_inner().ssid;
         let o = self
             .run(move |agent, state| {
-                if reflector_entry(agent, ssid).is_none() {
-                    return Outcome::err(
-                        Code::SessionNotFound,
-                        format!("no reflector session SSID {ssid}"),
-                    );
+                if let Err(o) = reflector_init(state) {
+                    return o;
+                }
+                match reflector_entry(agent, ssid) {
+                    None => {
+                        return Outcome::err(
+                            Code::SessionNotFound,
+                            format!("no reflector session SSID {ssid}"),
+                        )
+                    }
+                    Some(e) if !e.stopped => {
+                        return Outcome::err(
+                            Code::SessionRunning,
+                            format!("reflector session SSID {ssid} is running: stop it first"),
+                        )
+                    }
+                    Some(_) => {}
                 }
                 match apply(agent, "ssid", Change::Delete(Key::StampSession(ssid))) {
                     Ok(()) => {

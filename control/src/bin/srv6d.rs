@@ -966,6 +966,8 @@ fn stamp_command(command: StampCommand) -> ExitCode {
                     },
                     key: key.clone(),
                     return_segments: Vec::new(),
+                    return_destination: None,
+                    stopped: false,
                 })
                 .collect();
             let defaults = ReflectorConfig::default();

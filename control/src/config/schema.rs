@@ -54,8 +54,13 @@ pub struct StampSessionEntry {
     /// SIDs the replies visit before the sender, in travel order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub return_segments: Vec<String>,
-    /// Configured but not active: its test packets are treated as an
-    /// unknown SSID's.
+    /// The replies' final destination after `return_segments` (default:
+    /// the test packet's source). srv6pm sessions set it to the last SID
+    /// of their `return_sidlist`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_destination: Option<String>,
+    /// Configured but not active: its test packets are discarded
+    /// (`stamp_session_stopped`), not answered.
     #[serde(default, skip_serializing_if = "is_false")]
     pub stopped: bool,
 }

@@ -684,6 +684,7 @@ impl Checker<'_, '_> {
                 ssid,
                 key,
                 return_segments,
+                return_destination,
                 stopped,
             } = &e.value;
             let ssid = match u16::try_from(*ssid) {
@@ -741,20 +742,33 @@ impl Checker<'_, '_> {
                 );
                 segments_ok = false;
             }
-            match (ssid, key) {
-                // A stopped session is checked but not given to the
-                // reflector: its test packets meet the unknown-SSID policy.
-                (Some(_), Some(_)) if segments_ok && *stopped => {}
-                (Some(ssid), Some(key)) if segments_ok => sessions.push(ReflectorSession {
-                    ssid,
-                    mode: if key.is_some() {
-                        stamp::packet::Mode::Authenticated
-                    } else {
-                        stamp::packet::Mode::Unauthenticated
-                    },
-                    key,
-                    return_segments: segments,
-                }),
+            let return_destination = match return_destination {
+                None => Some(None),
+                Some(text) => match parse_unicast_v6(text, "the replies' final destination") {
+                    Ok(a) => Some(Some(a)),
+                    Err(kind) => {
+                        self.error(e.key("return_destination"), kind);
+                        None
+                    }
+                },
+            };
+            match (ssid, key, return_destination) {
+                // A stopped session is given to the reflector as stopped:
+                // its test packets are discarded, not answered.
+                (Some(ssid), Some(key), Some(return_destination)) if segments_ok => {
+                    sessions.push(ReflectorSession {
+                        ssid,
+                        mode: if key.is_some() {
+                            stamp::packet::Mode::Authenticated
+                        } else {
+                            stamp::packet::Mode::Unauthenticated
+                        },
+                        key,
+                        return_segments: segments,
+                        return_destination,
+                        stopped: *stopped,
+                    })
+                }
                 _ => ok = false,
             }
         }

@@ -172,6 +172,20 @@ pub fn reply_in_place(
     return_segments: &[Ipv6Addr],
     traffic_class: u8,
 ) -> Result<(), DropReason> {
+    reply_in_place_to(pkt, udp, return_segments, udp.src, traffic_class)
+}
+
+/// [`reply_in_place`] with another final destination than `udp`'s sender:
+/// the reply visits `return_segments` and ends at `final_dst` (Segment
+/// List[0]; without segments, the Destination Address). The UDP checksum
+/// is computed for `final_dst`.
+pub fn reply_in_place_to(
+    pkt: &mut Packet<'_>,
+    udp: &LocalUdp,
+    return_segments: &[Ipv6Addr],
+    final_dst: Ipv6Addr,
+    traffic_class: u8,
+) -> Result<(), DropReason> {
     if return_segments.len() > MAX_RETURN_SEGMENTS {
         return Err(DropReason::PacketTooBig);
     }
@@ -195,7 +209,7 @@ pub fn reply_in_place(
     let grown = pkt.push_front(header_len);
     debug_assert!(grown, "headroom checked above");
 
-    let sender = udp.src;
+    let sender = final_dst;
     let data = pkt.data_mut();
     let (head, datagram) = data.split_at_mut(header_len);
     emit_headers(

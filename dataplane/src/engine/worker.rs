@@ -11,7 +11,7 @@ use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, TxQueue, Umem};
 
 use crate::behavior::local::{
     grow_udp_payload, local_udp, originate_udp, originated_header_len, reply_header_len,
-    reply_in_place, LocalUdp,
+    reply_in_place_to, LocalUdp,
 };
 use crate::behavior::{process, route_originated, DropReason, Packet, Verdict};
 use crate::fib::{Fib, PortId, Published, VrfId};
@@ -531,10 +531,11 @@ impl Worker {
             self.free.push(desc);
             return;
         }
-        if let Err(reason) = reply_in_place(
+        if let Err(reason) = reply_in_place_to(
             &mut pkt,
             &udp,
             reflected.return_path.segments(),
+            reflected.return_path.destination(udp.src),
             reflected.reply_traffic_class,
         ) {
             return self.drop_reason(reason, desc);
