@@ -14,9 +14,11 @@ Phases:
            SENDER: how many replies leave srv6d (it has a default route
            back to us, so any reply would reach this interface).
   amplify  SSID 7 (unauthenticated, 15 return segments configured): once
-           as a plain 44-octet packet (the reply would be 5.6 times its
+           as a plain 44-octet packet (the reply would be 3.6 times its
            size), once arriving with a 16-segment SRH (the reply is no
-           larger); SSID 9 (authenticated, same return path), plain.
+           larger); SSID 9 (authenticated, same return path, replies to a
+           configured address) and SSID 11 (authenticated, same return
+           path, replies to the packet's source), plain.
   rate     400 test packets from SENDER over 64 UDP source ports (spread
            over the edge's two rx queues, so over both workers) as fast
            as the kernel sends them: how many replies come back.
@@ -116,14 +118,27 @@ def main():
     auth = eth / IPv6(src=sender, dst=reflector) / UDP(sport=42003, dport=STAMP_PORT) / Raw(
         auth_packet(3, 9, key)
     )
+    auth_to_source = eth / IPv6(src=sender, dst=reflector) / UDP(
+        sport=42004, dport=STAMP_PORT
+    ) / Raw(auth_packet(4, 11, key))
     sizes = {}
-    for name, p in [("plain", plain), ("srh", over_srh), ("auth", auth)]:
+    for name, p in [
+        ("plain", plain),
+        ("srh", over_srh),
+        ("auth", auth),
+        ("auth_to_source", auth_to_source),
+    ]:
         sizes[name] = len(p[IPv6])
         sendp(p, iface=iface)
         time.sleep(0.2)
     time.sleep(1.0)
     by_port = {port: length for _, length, port in seen}
-    for name, port in [("plain", 42001), ("srh", 42002), ("auth", 42003)]:
+    for name, port in [
+        ("plain", 42001),
+        ("srh", 42002),
+        ("auth", 42003),
+        ("auth_to_source", 42004),
+    ]:
         out[f"amplify_{name}_request"] = sizes[name]
         out[f"amplify_{name}_reply"] = by_port.get(port)
 

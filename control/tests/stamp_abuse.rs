@@ -48,8 +48,17 @@ behavior = "end"
 ssid = 7
 return_segments = [{path}]
 
+# Authenticated, replies to a configured address: may be larger.
 [[stamp_session]]
 ssid = 9
+key = "{KEY}"
+return_segments = [{path}]
+return_destination = "fc00:1::1"
+
+# Authenticated, replies to whatever source the packet claims: a replayed
+# copy could aim a larger reply at a victim, so no larger reply.
+[[stamp_session]]
+ssid = 11
 key = "{KEY}"
 return_segments = [{path}]
 
@@ -168,7 +177,8 @@ fn the_reflector_refuses_to_be_a_weapon() {
     // Amplification: the plain unauthenticated request whose reply would
     // carry a 15-segment SRH gets nothing; the same session arriving with a
     // longer SRH is answered with a reply no larger; the authenticated
-    // session may get more than it sent.
+    // session replying to a configured address may get more than it sent,
+    // the authenticated one replying to the packet's source may not.
     assert_eq!(
         report["amplify_plain_reply"],
         serde_json::Value::Null,
@@ -184,7 +194,12 @@ fn the_reflector_refuses_to_be_a_weapon() {
         .as_u64()
         .unwrap_or_else(|| panic!("no reply to the authenticated session: {context}"));
     assert!(auth_reply > auth_req, "{context}");
-    assert_eq!(stopped.counter("stamp_would_amplify"), 1, "{context}");
+    assert_eq!(
+        report["amplify_auth_to_source_reply"],
+        serde_json::Value::Null,
+        "{context}"
+    );
+    assert_eq!(stopped.counter("stamp_would_amplify"), 2, "{context}");
 
     // One budget per source across both workers: both queues carried the
     // flood, and the replies are one burst plus what the rate earned while

@@ -138,7 +138,16 @@ fn the_sender_takes_a_twamp_light_responders_replies_when_told() {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped());
         let mut responder = NsChild::spawn("twamp-light responder", responder).expect("spawn");
-        std::thread::sleep(Duration::from_millis(700));
+        // Its socket is bound once it says READY (a fixed pause lost
+        // packets to a slow Python start on a loaded machine); EOF means it
+        // died, and the assertions below say what was missed.
+        {
+            use std::io::BufRead;
+            let out = responder.child_mut().stdout.as_mut().expect("piped stdout");
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+            assert_eq!(line.trim(), "READY", "the responder did not start");
+        }
         let mut argv = vec![
             SRV6D,
             "stamp",

@@ -94,7 +94,8 @@ pub const TWAMP_LIGHT_REFLECTOR_LEN: usize = 41;
 /// RFC 8762 §4.6: a packet smaller than the STAMP base packet (a
 /// TWAMP-light sender's, at least [`TWAMP_LIGHT_SENDER_LEN`] octets) gets
 /// the base packet (44 octets, Figure 4), its missing octets read as zero
-/// (so its SSID is 0); a longer one gets a reply of its own size.
+/// (so its SSID is 0 if it ends before octet 16); a longer one gets a
+/// reply of its own size.
 pub const fn reflector_reply_len(received: usize) -> Option<usize> {
     if received < TWAMP_LIGHT_SENDER_LEN {
         None

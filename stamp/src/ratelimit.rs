@@ -1,4 +1,4 @@
-//! One reply budget per source address, shared by every thread that
+//! One reply budget per source address (an IPv6 source's /64), shared by every thread that
 //! reflects: a fixed table of lock-free GCRA cells (the "virtual
 //! scheduling" form of a token bucket), one `AtomicU64` each.
 //!
@@ -98,10 +98,14 @@ impl SourceLimiter {
     }
 
     fn slot(&self, src: IpAddr) -> usize {
-        // IPv4 and its IPv4-mapped IPv6 form are one source.
+        // IPv4 and its IPv4-mapped IPv6 form are one source; an IPv6 source
+        // is its /64 (one link's hosts, and the addresses a single host can
+        // pick from: spoofing many addresses of a victim's /64 must not
+        // give each a budget of its own).
         let bits: u128 = match src {
             IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
-            IpAddr::V6(a) => u128::from(a),
+            IpAddr::V6(a) if a.to_ipv4_mapped().is_some() => u128::from(a),
+            IpAddr::V6(a) => u128::from(a) & !u128::from(u64::MAX),
         };
         (self.hasher.hash_one(bits) as usize) & (SLOTS - 1)
     }
@@ -149,6 +153,25 @@ mod tests {
         let v4 = Ipv4Addr::new(192, 0, 2, 1);
         assert!(l.admit(IpAddr::V4(v4), T));
         assert!(!l.admit(IpAddr::V6(v4.to_ipv6_mapped()), T));
+    }
+
+    #[test]
+    fn an_ipv6_source_is_its_slash_64() {
+        let l = SourceLimiter::new(1, 2);
+        let host = |i: u16| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 0, i));
+        assert!(l.admit(host(1), T));
+        assert!(l.admit(host(0xffff), T));
+        assert!(
+            !l.admit(host(7), T),
+            "a third address of the /64 shares the burst"
+        );
+        let other = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 3, 0, 0, 0, 1));
+        assert!(l.admit(other, T), "the next /64 has its own");
+        // IPv4-mapped sources are not lumped into ::ffff:0:0/64.
+        let a4 = IpAddr::V6(Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped());
+        let b4 = IpAddr::V6(Ipv4Addr::new(198, 51, 100, 1).to_ipv6_mapped());
+        assert!(l.admit(a4, T) && l.admit(a4, T) && !l.admit(a4, T));
+        assert!(l.admit(b4, T));
     }
 
     #[test]

@@ -193,7 +193,7 @@ pub struct ReflectorConfig {
     /// share them).
     limiter: Option<Arc<SourceLimiter>>,
     honour_return_path: bool,
-    loopback_sources: bool,
+    on_link_sources: bool,
 }
 
 impl Default for ReflectorConfig {
@@ -218,7 +218,7 @@ impl Default for ReflectorConfig {
                 DEFAULT_RATE_LIMIT.burst,
             ))),
             honour_return_path: false,
-            loopback_sources: false,
+            on_link_sources: false,
         }
     }
 }
@@ -277,17 +277,21 @@ impl ReflectorConfig {
             rate_limit,
             limiter: rate_limit.map(|r| Arc::new(SourceLimiter::new(r.per_second, r.burst))),
             honour_return_path,
-            loopback_sources: false,
+            on_link_sources: false,
         })
     }
 
-    /// Answers loopback sources (::1, 127/8) too. Only for a reflector on
-    /// a kernel socket: the kernel drops packets with a loopback source
-    /// arriving on any other interface (RFC 4291 §2.5.3, RFC 1122
-    /// §3.2.1.3), so such a packet came from this host. Never for the
-    /// engine, whose replies leave by the WAN.
-    pub fn answering_loopback_sources(mut self) -> ReflectorConfig {
-        self.loopback_sources = true;
+    /// Answers loopback (::1, 127/8) and link-local (fe80::/10,
+    /// 169.254/16) sources too. Only for a reflector on a kernel socket,
+    /// whose caller checks that a loopback source arrived on the loopback
+    /// interface (the kernel's own check can be switched off, e.g. by
+    /// `route_localnet`): such a packet came from this host, and a
+    /// link-local reply never leaves the link it came from, so neither
+    /// reaches a victim elsewhere. A LAN host may probe its edge's socket
+    /// reflector by its link-local address (docs/decisions/0010). Never for
+    /// the engine, whose replies leave by the WAN.
+    pub fn answering_on_link_sources(mut self) -> ReflectorConfig {
+        self.on_link_sources = true;
         self
     }
 
@@ -459,6 +463,25 @@ fn v4_may_be_answered(a: Ipv4Addr) -> bool {
     !(first == 0 || a.is_loopback() || a.is_link_local() || first >= 224)
 }
 
+/// Loopback or link-local: see [`ReflectorConfig::answering_on_link_sources`].
+fn is_on_link(src: IpAddr) -> bool {
+    match src {
+        IpAddr::V6(a) => a.is_loopback() || a.is_unicast_link_local(),
+        IpAddr::V4(a) => a.is_loopback() || a.is_link_local(),
+    }
+}
+
+/// Whether a test packet from UDP port `src_port` may be answered by a
+/// reflector on `our_port`: not from a well-known port (0-1023: echo,
+/// chargen, DNS, NTP, STAMP's own 862, ...) nor from our own port. A reply
+/// to such a port would be read as a request by another reflector or
+/// service and answered again, a loop two spoofed packets can start
+/// between two reflectors. Session-Senders use ephemeral or registered
+/// ports (srv6d's default is 50862).
+pub fn source_port_may_be_answered(src_port: u16, our_port: u16) -> bool {
+    src_port >= 1024 && src_port != our_port
+}
+
 /// A multicast (or IPv4 broadcast) destination: a test packet sent to a
 /// group is not answered, however it reached us.
 fn destination_is_group(dst: IpAddr) -> bool {
@@ -492,15 +515,20 @@ pub struct Reflected {
 
 impl Reflected {
     /// Whether the reply may be larger on the wire than the test packet as
-    /// received: only for an authenticated session (its sender proved it
-    /// holds the key, so the source is not spoofed). Everyone else gets a
-    /// reply no larger than what they sent (the caller compares whole IP
-    /// packets, headers included, and discards as
-    /// [`Discard::WouldAmplify`]); a sender whose return path is longer
-    /// than its forward path pads its test packets (Extra Padding TLV, RFC
-    /// 8972 §4.1) or authenticates.
+    /// received: only for an authenticated session whose replies go to a
+    /// configured final destination. The HMAC proves the packet was once
+    /// made by the key's holder, not that this copy comes from its source
+    /// (the HMAC covers neither addresses nor ports, and a captured packet
+    /// can be replayed with any source); a configured destination means a
+    /// replay cannot aim the larger reply at a victim, and the rate limit
+    /// is that destination's. Everyone else gets a reply no larger than
+    /// what they sent (the caller compares whole IP packets, headers
+    /// included, and discards as [`Discard::WouldAmplify`]); such a sender
+    /// sends its test packets along an SRH at least as long as the return
+    /// one (padding the STAMP payload does not help: the reply keeps its
+    /// length).
     pub fn may_exceed_request(&self) -> bool {
-        self.mode == Mode::Authenticated
+        self.mode == Mode::Authenticated && self.return_path.destination.is_some()
     }
 }
 
@@ -575,14 +603,12 @@ pub fn reflect(
     if payload.len() < base_len(Role::Sender, Mode::Unauthenticated) {
         return Err(Discard::Truncated);
     }
-    let local_test = config.loopback_sources && rx.src.is_loopback();
-    if !(local_test || source_may_be_answered(rx.src)) || destination_is_group(rx.dst) {
+    let on_link = config.on_link_sources && is_on_link(rx.src);
+    if !(on_link || source_may_be_answered(rx.src))
+        || destination_is_group(rx.dst)
+        || !source_port_may_be_answered(rx.src_port, rx.dst_port)
+    {
         return Err(Discard::BadSource);
-    }
-    if let Some(limiter) = &config.limiter {
-        if !limiter.admit(rx.src, rx.t2_ns) {
-            return Err(Discard::RateLimited);
-        }
     }
     let ssid_at = |o: usize| {
         payload
@@ -618,6 +644,19 @@ pub fn reflect(
         None if config.unknown_ssid == UnknownSsid::Drop => return Err(Discard::UnknownSsid),
         None => (Mode::Unauthenticated, None, &[][..]),
     };
+    // The budget is the reply's final destination's (a configured one, else
+    // the source), charged only for packets that will be answered: refused
+    // packets (bad HMAC, stopped or unknown sessions) cannot spend a real
+    // sender's budget, and replies steered to one configured address are
+    // bounded however many sources the requests claim.
+    if let Some(limiter) = &config.limiter {
+        let reply_to = session
+            .and_then(|(_, s)| s.return_destination)
+            .map_or(rx.src, IpAddr::V6);
+        if !limiter.admit(reply_to, rx.t2_ns) {
+            return Err(Discard::RateLimited);
+        }
+    }
     // Per-session state is kept for configured sessions only (indexed by
     // the session, so an unauthenticated packet reusing an authenticated
     // session's SSID cannot disturb it); unknown SSIDs are stateless.
@@ -899,6 +938,12 @@ fn return_path_segments(value: &[u8]) -> Option<ReturnPath> {
     let sids = sub.value();
     let n = sids.len() / 16;
     if n == 0 || n > MAX_RETURN_SEGMENTS || sids.len() % 16 != 0 {
+        return None;
+    }
+    // The reply goes to the first SID: the same rules as for a source.
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&sids[..16]);
+    if !source_may_be_answered(IpAddr::V6(Ipv6Addr::from(first))) {
         return None;
     }
     let mut p = ReturnPath::DIRECT;

@@ -1658,8 +1658,9 @@ fn rate_limit_is_on_by_default() {
 }
 
 #[test]
-fn rate_limit_applies_before_other_checks() {
-    // Truncated packets are not charged; everything else is.
+fn rate_limit_applies_to_answered_packets() {
+    // Truncated packets are not charged (nor any other refused one: see
+    // refused_packets_are_not_charged_to_the_rate_limit).
     let cfg = rate_config(1, 1);
     let mut state = ReflectorState::new();
     let mut short = vec![0u8; 20];
@@ -2132,30 +2133,159 @@ fn test_packets_to_a_group_get_no_reply() {
 }
 
 #[test]
-fn refused_sources_are_not_charged_to_the_rate_limit() {
-    // A flood from a refused (spoofed) source must not spend the budget
-    // of the hash cell a real sender may share.
-    let cfg = rate_config(1, 1);
+fn refused_packets_are_not_charged_to_the_rate_limit() {
+    // A flood of packets that get no reply must not spend the budget of
+    // the sender whose address they carry: sent to a group, from a
+    // well-known port, with a bad HMAC, for a stopped session or an
+    // unknown SSID that is dropped. Same source address throughout, so
+    // one budget: any charge would show.
+    let k = key();
+    let mut stopped = session(4, Mode::Unauthenticated, None);
+    stopped.stopped = true;
+    let cfg = config_with(
+        ReflectorMode::Stateless,
+        UnknownSsid::Drop,
+        vec![session(3, Mode::Authenticated, Some(k.clone())), stopped],
+        TimestampFormat::Ntp,
+        Some(RateLimit {
+            per_second: 1,
+            burst: 1,
+        }),
+        false,
+    );
     let mut state = ReflectorState::new();
-    for _ in 0..10 {
+    for _ in 0..5 {
+        let mut buf = emit(&sender(Mode::Unauthenticated, 1, 77, vec![]), None);
+        let to_group = Received {
+            dst: "ff02::1".parse().unwrap(),
+            ..rx()
+        };
         assert_eq!(
-            try_reflect(&cfg, &mut state, "ff02::1".parse().unwrap(), T2),
+            run(&cfg, &mut state, &mut buf, &to_group),
             Err(Discard::BadSource)
         );
+        let from_port_53 = Received {
+            src_port: 53,
+            ..rx()
+        };
+        assert_eq!(
+            run(&cfg, &mut state, &mut buf, &from_port_53),
+            Err(Discard::BadSource)
+        );
+        assert_eq!(
+            run(&cfg, &mut state, &mut buf, &rx()),
+            Err(Discard::UnknownSsid)
+        );
+        let mut stopped = emit(&sender(Mode::Unauthenticated, 1, 4, vec![]), None);
+        assert_eq!(
+            run(&cfg, &mut state, &mut stopped, &rx()),
+            Err(Discard::SessionStopped)
+        );
+        let mut forged = emit(
+            &sender(Mode::Authenticated, 1, 3, vec![]),
+            Some(&other_key()),
+        );
+        assert_eq!(
+            run(&cfg, &mut state, &mut forged, &rx()),
+            Err(Discard::BadHmac)
+        );
     }
-    assert!(try_reflect(&cfg, &mut state, IpAddr::V6(SENDER_ADDR), T2).is_ok());
+    let mut good = emit(&sender(Mode::Authenticated, 1, 3, vec![]), Some(&k));
+    assert!(run(&cfg, &mut state, &mut good, &rx()).is_ok());
+    let mut again = emit(&sender(Mode::Authenticated, 2, 3, vec![]), Some(&k));
+    assert_eq!(
+        run(&cfg, &mut state, &mut again, &rx()),
+        Err(Discard::RateLimited)
+    );
 }
 
 #[test]
-fn only_authenticated_replies_may_exceed_their_request() {
+fn replies_to_a_configured_destination_share_its_budget() {
+    // A session whose replies go to a configured address: requests
+    // claiming many sources all spend that address's budget.
+    let mut s = session(5, Mode::Unauthenticated, None);
+    s.return_destination = Some(SID_A);
+    let cfg = config_with(
+        ReflectorMode::Stateless,
+        UnknownSsid::Reflect,
+        vec![s],
+        TimestampFormat::Ntp,
+        Some(RateLimit {
+            per_second: 1,
+            burst: 3,
+        }),
+        false,
+    );
+    let mut state = ReflectorState::new();
+    let answered = (1..=20u16)
+        .filter(|&i| {
+            let src = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, i, 0, 0, 0, 0, 1));
+            let mut buf = emit(&sender(Mode::Unauthenticated, 1, 5, vec![]), None);
+            run(&cfg, &mut state, &mut buf, &rx_from(src, T2)).is_ok()
+        })
+        .count();
+    assert_eq!(answered, 3);
+}
+
+#[test]
+fn well_known_and_own_source_ports_get_no_reply() {
+    // A reply to port 7 (echo), 19 (chargen), 53, 123 or 862 (another
+    // reflector) would be answered again: a loop between two services
+    // started by one spoofed packet.
+    let cfg = config(vec![]);
+    for port in [0u16, 7, 19, 53, 123, 862, 1023] {
+        let mut buf = emit(&sender(Mode::Unauthenticated, 1, 1, vec![]), None);
+        let r = Received {
+            src_port: port,
+            ..rx()
+        };
+        assert_eq!(
+            run(&cfg, &mut ReflectorState::new(), &mut buf, &r),
+            Err(Discard::BadSource),
+            "{port}"
+        );
+    }
+    // Our own port, even when it is not a well-known one.
+    let mut buf = emit(&sender(Mode::Unauthenticated, 1, 1, vec![]), None);
+    let r = Received {
+        src_port: 8620,
+        dst_port: 8620,
+        ..rx()
+    };
+    assert_eq!(
+        run(&cfg, &mut ReflectorState::new(), &mut buf, &r),
+        Err(Discard::BadSource)
+    );
+    for port in [1024u16, 50_862, 65_535] {
+        let mut buf = emit(&sender(Mode::Unauthenticated, 1, 1, vec![]), None);
+        let r = Received {
+            src_port: port,
+            ..rx()
+        };
+        assert!(
+            run(&cfg, &mut ReflectorState::new(), &mut buf, &r).is_ok(),
+            "{port}"
+        );
+    }
+}
+
+#[test]
+fn only_authenticated_replies_to_a_configured_destination_may_exceed_their_request() {
     let k = key();
-    let cfg = config(vec![
-        session(3, Mode::Authenticated, Some(k.clone())),
-        session(4, Mode::Unauthenticated, Some(k.clone())),
-    ]);
+    let mut to_configured = session(3, Mode::Authenticated, Some(k.clone()));
+    to_configured.return_destination = Some(SENDER_ADDR);
+    let mut unauth_configured = session(4, Mode::Unauthenticated, Some(k.clone()));
+    unauth_configured.return_destination = Some(SENDER_ADDR);
+    let to_source = session(5, Mode::Authenticated, Some(k.clone()));
+    let cfg = config(vec![to_configured, unauth_configured, to_source]);
     let mut buf = emit(&sender(Mode::Authenticated, 1, 3, vec![]), Some(&k));
     let out = run(&cfg, &mut ReflectorState::new(), &mut buf, &rx()).unwrap();
     assert!(out.may_exceed_request());
+    // Authenticated, but the reply goes to whatever source the packet
+    // claims: a replayed copy could aim it at a victim.
+    let mut buf = emit(&sender(Mode::Authenticated, 1, 5, vec![]), Some(&k));
+    let out = run(&cfg, &mut ReflectorState::new(), &mut buf, &rx()).unwrap();
+    assert!(out.known_session && !out.may_exceed_request());
     for ssid in [4, 77] {
         let mut buf = emit(&sender(Mode::Unauthenticated, 1, ssid, vec![]), None);
         let out = run(&cfg, &mut ReflectorState::new(), &mut buf, &rx()).unwrap();
@@ -2164,8 +2294,8 @@ fn only_authenticated_replies_may_exceed_their_request() {
 }
 
 #[test]
-fn loopback_sources_only_when_the_socket_reflector_asks() {
-    for s in ["::1", "127.0.0.1"] {
+fn on_link_sources_only_when_the_socket_reflector_asks() {
+    for s in ["::1", "127.0.0.1", "fe80::1", "169.254.7.7"] {
         let src: IpAddr = s.parse().unwrap();
         let mut buf = emit(&sender(Mode::Unauthenticated, 1, 1, vec![]), None);
         let refused = run(
@@ -2175,7 +2305,7 @@ fn loopback_sources_only_when_the_socket_reflector_asks() {
             &rx_from(src, T2),
         );
         assert_eq!(refused, Err(Discard::BadSource), "{s}");
-        let cfg = config(vec![]).answering_loopback_sources();
+        let cfg = config(vec![]).answering_on_link_sources();
         assert!(
             run(
                 &cfg,
@@ -2188,18 +2318,20 @@ fn loopback_sources_only_when_the_socket_reflector_asks() {
         );
     }
     // Still nothing for the other refused sources.
-    let cfg = config(vec![]).answering_loopback_sources();
-    let mut buf = emit(&sender(Mode::Unauthenticated, 1, 1, vec![]), None);
-    let src: IpAddr = "ff02::1".parse().unwrap();
-    assert_eq!(
-        run(
-            &cfg,
-            &mut ReflectorState::new(),
-            &mut buf,
-            &rx_from(src, T2)
-        ),
-        Err(Discard::BadSource)
-    );
+    let cfg = config(vec![]).answering_on_link_sources();
+    for s in ["ff02::1", "::", "::ffff:10.0.0.1", "224.0.0.1"] {
+        let mut buf = emit(&sender(Mode::Unauthenticated, 1, 1, vec![]), None);
+        assert_eq!(
+            run(
+                &cfg,
+                &mut ReflectorState::new(),
+                &mut buf,
+                &rx_from(s.parse().unwrap(), T2)
+            ),
+            Err(Discard::BadSource),
+            "{s}"
+        );
+    }
 }
 
 #[test]

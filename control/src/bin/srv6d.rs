@@ -318,11 +318,16 @@ enum StampCommand {
             nothing is appended). Every other reply (sessions without --session, unknown \
             SSIDs) is plain IPv6/UDP straight to the test packet's source address and port \
             (RFC 8762 §4.3). A test packet shorter than 44 octets (a TWAMP-light sender's, \
-            14 octets or more) gets the 44-octet base reply with SSID 0 (RFC 8762 §4.6).\n\n\
-            Abuse: no reply goes to a source no sender can have (multicast, unspecified, \
-            link-local, IPv4-mapped; loopback only from this host) or for a test packet \
-            sent to a group (stamp_bad_source), and each source address gets at most \
-            --rate-limit replies a second (stamp_rate_limited).\n\n\
+            14 octets or more) gets the 44-octet base reply, the octets it did not send read \
+            as zero (SSID 0 if it stopped before octet 16) (RFC 8762 §4.6).\n\n\
+            Abuse (docs/decisions/0011): no reply goes to a source no sender can have \
+            (multicast, unspecified, IPv4-mapped; loopback only from the loopback \
+            interface; link-local is answered, its reply stays on the link), to a source \
+            port below 1024 or equal to --port, or for a test packet sent to a group \
+            (stamp_bad_source); no reply is larger than its request unless the session \
+            is authenticated and has a --session path (stamp_would_amplify); each reply \
+            destination (an IPv6 /64) gets at most --rate-limit replies a second \
+            (stamp_rate_limited).\n\n\
             The counters line at exit: received=N reflected=N send_failed=N discarded: \
             REASON=N... (stamp_truncated, stamp_rate_limited, stamp_unknown_ssid, \
             stamp_bad_hmac, stamp_bad_source, stamp_would_amplify).\n\n\
@@ -993,7 +998,7 @@ fn stamp_command(command: StampCommand) -> ExitCode {
             ) {
                 // A loopback source can only be this host (the kernel drops
                 // it from any other interface): a local test.
-                Ok(c) => c.answering_loopback_sources(),
+                Ok(c) => c.answering_on_link_sources(),
                 Err(e) => {
                     eprintln!("srv6d stamp reflect: --ssid/--session/--key/--rate-limit: {e}");
                     return ExitCode::from(EXIT_INVALID);

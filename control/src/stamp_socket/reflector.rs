@@ -151,6 +151,8 @@ pub fn run_reflector(
     sock.set_read_timeout(RECV_POLL)
         .map_err(set_err("SO_RCVTIMEO"))?;
 
+    // SAFETY: if_nametoindex reads a NUL-terminated name; 0 if absent.
+    let loopback_ifindex = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
     let mut state = ReflectorState::new();
     let mut buf = vec![0u8; 9000];
     // The SRH currently attached to the socket: (sender, return path).
@@ -169,7 +171,20 @@ pub fn run_reflector(
             }
         };
         counters.received.fetch_add(1, Ordering::Relaxed);
-        if meta.truncated {
+        // A loopback source only from the loopback interface: the kernel
+        // drops it elsewhere unless told not to (route_localnet), and then
+        // the reply would go to this host's own services.
+        let loopback_src = meta.src.ip().is_loopback()
+            || meta
+                .src
+                .ip()
+                .to_ipv4_mapped()
+                .is_some_and(|a| a.is_loopback());
+        if loopback_src && meta.ifindex != loopback_ifindex {
+            counters.discarded[Discard::BadSource.index()].fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        if meta.truncated || meta.control_truncated {
             counters.discarded[Discard::Truncated.index()].fetch_add(1, Ordering::Relaxed);
             continue;
         }
@@ -234,10 +249,14 @@ pub fn run_reflector(
         // path's SRH can make it larger than the request as received (its
         // own SRH included): the payload is the request's, grown to the base
         // packet for a TWAMP-light sender (RFC 8762 §4.6).
+        // An authenticated session may get more only when its replies go
+        // to a configured address (the --session path's last SID), as in
+        // the engine (`Reflected::may_exceed_request`).
+        let may_exceed = reflected.mode == stamp::packet::Mode::Authenticated && complete.is_some();
         let reply_srh = wanted
             .as_ref()
             .map_or(0, |(_, segs)| 8 + 16 * (segs.len() + 1));
-        if reply_srh > meta.routing_header_len && !reflected.may_exceed_request() {
+        if reply_srh > meta.routing_header_len && !may_exceed {
             counters.discarded[Discard::WouldAmplify.index()].fetch_add(1, Ordering::Relaxed);
             continue;
         }

@@ -40,6 +40,12 @@ pub struct RecvMeta {
     /// Octets of the routing header (an SRH) the datagram arrived with
     /// (IPV6_RECVRTHDR), 0 without one.
     pub routing_header_len: usize,
+    /// The interface it arrived on (IPV6_PKTINFO / IP_PKTINFO), 0 if not
+    /// known.
+    pub ifindex: u32,
+    /// Some control messages did not fit (MSG_CTRUNC): the fields above
+    /// may be incomplete.
+    pub control_truncated: bool,
 }
 
 /// An IPv6 UDP socket.
@@ -185,14 +191,15 @@ impl Udp6 {
                 iov_base: buf.as_mut_ptr().cast(),
                 iov_len: buf.len(),
             };
-            let mut control = [0u64; 64];
+            // Room for the largest routing header (2 KiB) besides the rest.
+            let mut control = [0u64; 512];
             let mut msg: libc::msghdr = zeroed();
             msg.msg_name = (&mut name as *mut libc::sockaddr_in6).cast();
             msg.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
             msg.msg_iov = &mut iov;
             msg.msg_iovlen = 1;
             msg.msg_control = control.as_mut_ptr().cast();
-            msg.msg_controllen = size_of::<[u64; 64]>() as _;
+            msg.msg_controllen = size_of::<[u64; 512]>() as _;
             let n = libc::recvmsg(self.fd.as_raw_fd(), &mut msg, 0);
             if n < 0 {
                 let e = io::Error::last_os_error();
@@ -210,6 +217,8 @@ impl Udp6 {
                 traffic_class: None,
                 timestamp_ns: None,
                 routing_header_len: 0,
+                ifindex: 0,
+                control_truncated: msg.msg_flags & libc::MSG_CTRUNC != 0,
             };
             let mut c = libc::CMSG_FIRSTHDR(&msg);
             while !c.is_null() {
@@ -237,6 +246,7 @@ impl Udp6 {
                     (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
                         let p = std::ptr::read_unaligned(data.cast::<libc::in6_pktinfo>());
                         meta.dst = Some(Ipv6Addr::from(p.ipi6_addr.s6_addr));
+                        meta.ifindex = p.ipi6_ifindex;
                     }
                     // An IPv4 datagram (IP_RECVTTL, IP_RECVTOS, IP_PKTINFO).
                     (libc::IPPROTO_IP, libc::IP_TTL) => {
@@ -250,6 +260,7 @@ impl Udp6 {
                         let p = std::ptr::read_unaligned(data.cast::<libc::in_pktinfo>());
                         let v4 = std::net::Ipv4Addr::from(u32::from_be(p.ipi_addr.s_addr));
                         meta.dst = Some(v4.to_ipv6_mapped());
+                        meta.ifindex = p.ipi_ifindex as u32;
                     }
                     _ => {}
                 }
