@@ -953,6 +953,9 @@ role = "wan"
 source = "{SRV6D_SRC}"
 addresses = ["{}"]
 stamp_port = {}
+# One generator address: the default per-source limit (1000/s) would cap
+# the reflection being measured.
+stamp_rate_limit = 4294967295
 
 [[route]]
 vrf = "underlay"
