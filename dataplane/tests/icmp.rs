@@ -337,13 +337,18 @@ fn errors_dissect_in_scapy() {
     }
 
     // End with Hop Limit 1 (RFC 8986 §4.1 S04): Time Exceeded to the outer
-    // source through the underlay, quoting the packet as received (the
-    // SRH not yet advanced).
+    // source through the underlay. As in Linux (the Hop Limit is checked
+    // when the packet is forwarded, see behavior's module doc), the quote
+    // shows the SRH already advanced: Segments Left 0, DA the next SID.
     let mut s = SrhRepr::from_path(IpProtocol::UDP, &[END, REMOTE_1]);
     s.segments_left = 1;
     let mut srh = vec![0u8; s.buffer_len()];
     s.emit(&mut Srh::new_unchecked(&mut srh[..]));
     let input = ip6(REMOTE_SRC, END, 1, &srh, IpProtocol::IPV6_ROUTE, 200);
+    s.segments_left = 0;
+    s.emit(&mut Srh::new_unchecked(&mut srh[..]));
+    let mut advanced = ip6(REMOTE_SRC, REMOTE_1, 1, &srh, IpProtocol::IPV6_ROUTE, 200);
+    advanced[40 + srh.len()..].copy_from_slice(&input[40 + srh.len()..]);
     let (v, _, error) = dropped_with_error(
         &fib,
         UNDERLAY,
@@ -355,7 +360,7 @@ fn errors_dissect_in_scapy() {
     expect.push(Expect {
         name: "end_hl1",
         error,
-        invoking: input,
+        invoking: advanced,
         src: IpAddr::V6(ROUTER6),
         dst: IpAddr::V6(REMOTE_SRC),
         ty: 3,

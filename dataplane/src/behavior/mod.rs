@@ -854,12 +854,6 @@ fn end(
         // Linux, the SRH is validated first: a malformed one is dropped.)
         return local(pkt);
     }
-    if head[7] <= 1 {
-        // S04 (RFC 8986 §4.1): before the SRH is touched, so the error
-        // quotes the packet as received.
-        pkt.set_icmp(IcmpKind::TimeExceeded);
-        return Verdict::Drop(DropReason::HopLimitExceeded);
-    }
     let next = segments_left - 1;
     srh.set_segments_left(next);
     let mut ip = Ipv6Packet::new_unchecked(head);
