@@ -1769,6 +1769,17 @@ impl Checker<'_, '_> {
             }
             route_list.push(route);
         }
+        // Sources of the ICMP errors the engine sends (docs/decisions/
+        // 0006-icmp-errors.md): a VRF's first local host route (its own
+        // address there), else router.source for IPv6 and the RFC 7600
+        // dummy address 192.0.0.8 for IPv4.
+        for route in route_list.iter().rev() {
+            let host = matches!((route.prefix, route.len), (IpAddr::V4(_), 32) | (IpAddr::V6(_), 128));
+            if host && route.action == RouteAction::Local && route.vrf != UNDERLAY {
+                fib.set_icmp_source(route.vrf, route.prefix);
+            }
+        }
+        fib.set_icmp_source(UNDERLAY, IpAddr::V6(source));
         for (addr, at) in &addresses {
             if let Err(err) = fib.add_route_v6(UNDERLAY, *addr, 128, RouteAction::Local) {
                 self.error(at.clone(), err.into());
