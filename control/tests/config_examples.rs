@@ -308,3 +308,27 @@ fn load_file_reads_and_names_the_file() {
         "{msg}"
     );
 }
+
+#[test]
+fn icmp_error_sources_come_from_the_config() {
+    // edge1 has no local host route in its VRFs: ICMPv6 errors come from
+    // router.source, ICMPv4 ones from the RFC 7600 dummy address.
+    let c = load(EDGE1, "edge1.toml");
+    assert_eq!(c.fib.icmp_source_v6(100), Some(v6("fc00:0:1::1")));
+    assert_eq!(c.fib.icmp_source_v6(UNDERLAY), Some(v6("fc00:0:1::1")));
+    assert_eq!(c.fib.icmp_source_v4(100), v4("192.0.0.8"));
+    // A local /32 and /128 in VRF blue: they source its errors; red keeps
+    // the defaults; a local route that is not a host route does not count.
+    let text = format!(
+        "{EDGE1}\n\
+         [[route]]\nvrf = \"blue\"\nprefix = \"10.1.255.0/24\"\nlocal = true\n\n\
+         [[route]]\nvrf = \"blue\"\nprefix = \"10.1.0.1/32\"\nlocal = true\n\n\
+         [[route]]\nvrf = \"blue\"\nprefix = \"10.1.0.2/32\"\nlocal = true\n\n\
+         [[route]]\nvrf = \"blue\"\nprefix = \"2001:db8:1::1/128\"\nlocal = true\n"
+    );
+    let c = load(&text, "edge1+local.toml");
+    assert_eq!(c.fib.icmp_source_v4(100), v4("10.1.0.1"));
+    assert_eq!(c.fib.icmp_source_v6(100), Some(v6("2001:db8:1::1")));
+    assert_eq!(c.fib.icmp_source_v4(200), v4("192.0.0.8"));
+    assert_eq!(c.fib.icmp_source_v6(200), Some(v6("fc00:0:1::1")));
+}

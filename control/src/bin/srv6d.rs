@@ -460,6 +460,11 @@ fn counters_line(c: &dataplane::engine::Counters) -> String {
         c.stamp_replies,
         nonzero(&mut c.stamp_reply_errors.iter())
     ));
+    let icmp = nonzero(&mut c.icmp.iter());
+    if icmp != "none" {
+        line.push_str(" icmp: ");
+        line.push_str(&icmp);
+    }
     let events = nonzero(&mut c.engine.iter().filter(|(name, _)| is_event(name)));
     if events != "none" {
         line.push_str(" events: ");
