@@ -982,7 +982,11 @@ fn path_mtu_discovery_and_time_exceeded_with_mtu_1500_hosts() {
     tcp_transfer(lab, IpAddr::V6(v6(H2)), 5002, 1 << 20);
     tcp_transfer(lab, IpAddr::V4(H2_4.parse().unwrap()), 5003, 1 << 20);
     let c = r.engine().counters();
-    assert!(c.icmp("icmp6_packet_too_big") >= 1, "TCP/IPv6: {:?}", c.icmp);
+    assert!(
+        c.icmp("icmp6_packet_too_big") >= 1,
+        "TCP/IPv6: {:?}",
+        c.icmp
+    );
     assert!(c.icmp("icmp4_frag_needed") >= 1, "TCP/IPv4: {:?}", c.icmp);
     // Forget the learned path MTUs: ping learns them again below.
     lab.exec_ok("h1", ["ip", "-6", "route", "flush", "cache"])
@@ -995,7 +999,9 @@ fn path_mtu_discovery_and_time_exceeded_with_mtu_1500_hosts() {
     let ping6 = run_text(
         lab,
         "h1",
-        &["ping", "-6", "-M", "do", "-s", "1400", "-c", "2", "-i", "0.3", "-W", "1", H2],
+        &[
+            "ping", "-6", "-M", "do", "-s", "1400", "-c", "2", "-i", "0.3", "-W", "1", H2,
+        ],
     );
     eprintln!("{ping6}");
     let route6 = run_text(lab, "h1", &["ip", "-6", "route", "get", H2]);
@@ -1012,7 +1018,9 @@ fn path_mtu_discovery_and_time_exceeded_with_mtu_1500_hosts() {
     let ping4 = run_text(
         lab,
         "h1",
-        &["ping", "-4", "-M", "do", "-s", "1450", "-c", "2", "-i", "0.3", "-W", "1", H2_4],
+        &[
+            "ping", "-4", "-M", "do", "-s", "1450", "-c", "2", "-i", "0.3", "-W", "1", H2_4,
+        ],
     );
     eprintln!("{ping4}");
     let route4 = run_text(lab, "h1", &["ip", "-4", "route", "get", H2_4]);

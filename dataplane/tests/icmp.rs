@@ -59,8 +59,7 @@ const OVERHEAD: usize = 40 + 8 + 2 * 16;
 fn edge(with_v6_source: bool) -> Fib {
     let mut b = FibBuilder::new();
     b.add_vrf(VRF).unwrap();
-    let policy =
-        EncapPolicy::new(EncapMode::Encaps, POLICY_SRC, &[REMOTE_1, REMOTE_DT]).unwrap();
+    let policy = EncapPolicy::new(EncapMode::Encaps, POLICY_SRC, &[REMOTE_1, REMOTE_DT]).unwrap();
     let id = b.add_policy(policy);
     let lan = RouteAction::Forward(Adjacency {
         port: LAN,
@@ -69,8 +68,13 @@ fn edge(with_v6_source: bool) -> Fib {
     b.add_route_v4(VRF, Ipv4Addr::new(10, 1, 0, 0), 24, lan)
         .unwrap();
     b.add_route_v6(VRF, a6(0xfc00, 1, 0, 0), 64, lan).unwrap();
-    b.add_route_v4(VRF, Ipv4Addr::new(198, 51, 100, 0), 24, RouteAction::Encap(id))
-        .unwrap();
+    b.add_route_v4(
+        VRF,
+        Ipv4Addr::new(198, 51, 100, 0),
+        24,
+        RouteAction::Encap(id),
+    )
+    .unwrap();
     b.add_route_v6(VRF, a6(0x2001, 0xdb8, 0xaa, 0), 48, RouteAction::Encap(id))
         .unwrap();
     b.add_route_v6(
@@ -130,7 +134,14 @@ fn udp4(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, df: bool, total: usize) -> Vec<u8
 
 /// An IPv6 packet of `total` octets: `upper` (UDP, or an ICMPv6 message
 /// of type `icmp_type`) after the header and `exts`.
-fn ip6(src: Ipv6Addr, dst: Ipv6Addr, hl: u8, exts: &[u8], first: IpProtocol, total: usize) -> Vec<u8> {
+fn ip6(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    hl: u8,
+    exts: &[u8],
+    first: IpProtocol,
+    total: usize,
+) -> Vec<u8> {
     let ip = Ipv6Repr {
         src,
         dst,
@@ -264,8 +275,13 @@ fn errors_dissect_in_scapy() {
     // Ingress, IPv4 TTL 1: Time Exceeded from the router's VRF address,
     // back out of the LAN port.
     let input = udp4(HOST4, FAR4, 1, true, 100);
-    let (v, counter, error) =
-        dropped_with_error(&fib, VRF, &input, DropReason::TtlExceeded, IcmpKind::TimeExceeded);
+    let (v, counter, error) = dropped_with_error(
+        &fib,
+        VRF,
+        &input,
+        DropReason::TtlExceeded,
+        IcmpKind::TimeExceeded,
+    );
     assert_eq!(v, lan(IpAddr::V4(HOST4)));
     assert_eq!(counter, IcmpKind::TimeExceeded.index(false));
     expect.push(Expect {
@@ -399,11 +415,23 @@ fn errors_dissect_in_scapy() {
     // Time Exceeded about the inner packet, to its (far) source, so it is
     // routed in the VRF into the policy back across the WAN.
     let inner = udp4(FAR4, HOST4, 1, true, 300);
-    let outer = ip6(REMOTE_SRC, DT46, 64, &[], IpProtocol::IPV4, 40 + inner.len());
+    let outer = ip6(
+        REMOTE_SRC,
+        DT46,
+        64,
+        &[],
+        IpProtocol::IPV4,
+        40 + inner.len(),
+    );
     let mut input = outer[..40].to_vec();
     input.extend_from_slice(&inner);
-    let (v, _, error) =
-        dropped_with_error(&fib, UNDERLAY, &input, DropReason::TtlExceeded, IcmpKind::TimeExceeded);
+    let (v, _, error) = dropped_with_error(
+        &fib,
+        UNDERLAY,
+        &input,
+        DropReason::TtlExceeded,
+        IcmpKind::TimeExceeded,
+    );
     assert_eq!(v, wan(), "encapsulated toward the far site");
     let outer = Ipv6Packet::new_checked(&error[..]).unwrap();
     assert_eq!(outer.dst_addr(), REMOTE_1);
@@ -583,7 +611,6 @@ proptest! {
                 prop_assert_eq!(pkt.data()[0] >> 4, if v6_src { 6 } else { 4 });
             }
             Err(_) => {
-                drop(pkt);
                 prop_assert_eq!(buf, before);
             }
         }

@@ -1774,7 +1774,10 @@ impl Checker<'_, '_> {
         // address there), else router.source for IPv6 and the RFC 7600
         // dummy address 192.0.0.8 for IPv4.
         for route in route_list.iter().rev() {
-            let host = matches!((route.prefix, route.len), (IpAddr::V4(_), 32) | (IpAddr::V6(_), 128));
+            let host = matches!(
+                (route.prefix, route.len),
+                (IpAddr::V4(_), 32) | (IpAddr::V6(_), 128)
+            );
             if host && route.action == RouteAction::Local && route.vrf != UNDERLAY {
                 fib.set_icmp_source(route.vrf, route.prefix);
             }

@@ -178,7 +178,9 @@ fn error_v6(pkt: &mut Packet<'_>, kind: IcmpKind, src: Ipv6Addr) -> Result<(), S
     }
     let quote = {
         let declared = 40 + usize::from(u16::from_be_bytes([data[4], data[5]]));
-        declared.min(data.len()).min(MIN_MTU_V6 - V6_ERROR_HEADER_LEN)
+        declared
+            .min(data.len())
+            .min(MIN_MTU_V6 - V6_ERROR_HEADER_LEN)
     };
     if pkt.headroom() < V6_ERROR_HEADER_LEN {
         return Err(Suppressed::NoHeadroom);

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, TxQueue, Umem};
 
+use crate::behavior::icmp::IcmpRateLimit;
 use crate::behavior::local::{
     local_udp, originate_udp, originated_header_len, reply_in_place, LocalUdp,
 };
-use crate::behavior::icmp::IcmpRateLimit;
 use crate::behavior::{
     icmp_error, process, route_originated, too_big_kind, DropReason, IcmpKind, Packet, Verdict,
 };
