@@ -142,6 +142,10 @@ fn topology_with(queues: u32, kernel_ndp: bool) -> Topology {
 }
 
 fn fib() -> Fib {
+    fib_builder().build().unwrap()
+}
+
+fn fib_builder() -> FibBuilder {
     let mut b = FibBuilder::new();
     b.add_vrf(1).unwrap();
     let policy = EncapPolicy::new(EncapMode::Encaps, v6(R_WAN), &[v6(K_END), v6(K_DT6)]).unwrap();
@@ -196,7 +200,7 @@ fn fib() -> Fib {
     // The router's LAN addresses source its ICMP errors in VRF 1.
     b.set_icmp_source(1, IpAddr::V6(v6(R_LAN)));
     b.set_icmp_source(1, IpAddr::V4(R_LAN_4.parse().unwrap()));
-    b.build().unwrap()
+    b
 }
 
 fn neighbors() -> NeighborTable {
@@ -235,6 +239,8 @@ fn config(workers: usize, queues: u32) -> EngineConfig {
 struct Running {
     lab: Lab,
     engine: Option<Engine>,
+    /// The engine's FIB: store a new snapshot to reconfigure it.
+    fib_published: Arc<Published<Fib>>,
     fib: Fib,
     neighbors: Arc<Published<NeighborTable>>,
     unresolved: Arc<AtomicU64>,
@@ -286,6 +292,7 @@ fn start_with(
     }));
     tweak(&mut cfg);
     let fib_snapshot = Arc::new(Published::new(fib()));
+    let fib_published = fib_snapshot.clone();
     let neigh = Arc::new(Published::new(neighbors()));
     let n = neigh.clone();
     let engine = lab
@@ -295,6 +302,7 @@ fn start_with(
     Running {
         lab,
         engine: Some(engine),
+        fib_published,
         fib: fib(),
         neighbors: neigh,
         unresolved,
@@ -1056,6 +1064,40 @@ fn path_mtu_discovery_and_time_exceeded_with_mtu_1500_hosts() {
     assert!(c.icmp("icmp4_frag_needed") >= 2, "{:?}", c.icmp);
     assert!(c.icmp("icmp6_time_exceeded") >= 1, "{:?}", c.icmp);
     assert!(c.icmp("icmp4_time_exceeded") >= 1, "{:?}", c.icmp);
+    let acc = r.stop();
+    assert!(acc.balanced(), "frames leaked: {acc:?}");
+}
+
+/// `router.tcp_mss_clamp = "auto"` with hosts at MTU 1500: the SYN
+/// entering the overlay and the SYN-ACK leaving it get an MSS that makes
+/// every segment fit the WAN once encapsulated, so TCP needs no Packet Too
+/// Big at all (none is sent, nothing exceeds the MTU).
+#[test]
+fn tcp_mss_clamping_avoids_packet_too_big() {
+    if !lab::require_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let mut r = start_with(1, 1, false, |_| {});
+    let mut b = fib_builder();
+    b.set_tcp_mss_clamp(Some(dataplane::behavior::MssClamp::Auto));
+    r.fib_published.store(Arc::new(b.build().unwrap()));
+    let lab = &r.lab;
+    for ns in ["h1", "h2"] {
+        lab.exec_ok(ns, ["ip", "link", "set", "dev", "eth0", "mtu", "1500"])
+            .expect("mtu 1500");
+    }
+    tcp_transfer(lab, IpAddr::V6(v6(H2)), 5004, 1 << 20);
+    tcp_transfer(lab, IpAddr::V4(H2_4.parse().unwrap()), 5005, 1 << 20);
+    print_counters(r.engine());
+    let c = r.engine().counters();
+    assert_eq!(c.drop("mtu_exceeded"), 0, "{:?}", c.drops);
+    assert_eq!(c.icmp("icmp6_packet_too_big"), 0, "{:?}", c.icmp);
+    assert_eq!(c.icmp("icmp4_frag_needed"), 0, "{:?}", c.icmp);
+    // Two connections: each SYN entering and each SYN-ACK leaving.
+    assert!(c.tcp_mss_clamped >= 4, "{}", c.tcp_mss_clamped);
+    let route6 = run_text(lab, "h1", &["ip", "-6", "route", "get", H2]);
+    assert!(!route6.contains("mtu"), "no PMTU was learnt: {route6}");
     let acc = r.stop();
     assert!(acc.balanced(), "frames leaked: {acc:?}");
 }

@@ -465,6 +465,9 @@ fn counters_line(c: &dataplane::engine::Counters) -> String {
         line.push_str(" icmp: ");
         line.push_str(&icmp);
     }
+    if c.tcp_mss_clamped > 0 {
+        line.push_str(&format!(" tcp_mss_clamped={}", c.tcp_mss_clamped));
+    }
     let events = nonzero(&mut c.engine.iter().filter(|(name, _)| is_event(name)));
     if events != "none" {
         line.push_str(" events: ");

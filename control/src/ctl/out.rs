@@ -143,7 +143,8 @@ pub fn router_json(r: &pb::RouterSettings) -> Value {
            "stamp_mode": stamp_mode(r.stamp_mode),
            "stamp_unknown_ssid": unknown_ssid(r.stamp_unknown_ssid),
            "stamp_rate_limit": r.stamp_rate_limit,
-           "stamp_timestamp_format": timestamp(r.stamp_timestamp_format)})
+           "stamp_timestamp_format": timestamp(r.stamp_timestamp_format),
+           "tcp_mss_clamp": r.tcp_mss_clamp})
 }
 
 pub fn sid_json(s: &pb::Sid) -> Value {
@@ -314,6 +315,7 @@ pub fn router_text(r: &pb::RouterSettings) -> String {
             "stamp-rate-limit".into(),
             num_or(u64::from(r.stamp_rate_limit), "none"),
         ],
+        vec!["tcp-mss-clamp".into(), or_dash(&r.tcp_mss_clamp)],
     ];
     table(&["SETTING", "VALUE"], &rows)
 }

@@ -40,12 +40,14 @@
 mod encap;
 pub mod icmp;
 pub mod local;
+pub mod mss;
 mod packet;
 
 pub use encap::{
     h_encaps, EncapMode, EncapPolicy, FlowLabelMode, PolicyError, MAX_ENCAP_LEN, MAX_SEGMENTS,
 };
 pub use icmp::{IcmpKind, Suppressed};
+pub use mss::MssClamp;
 pub use packet::Packet;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

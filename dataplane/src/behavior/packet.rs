@@ -148,6 +148,14 @@ impl<'a> Packet<'a> {
         self.origin = None;
     }
 
+    /// The [`Packet::origin`] packet's octets up to the end of the packet
+    /// (writable), if there is an origin inside the packet's buffer.
+    #[inline]
+    pub(crate) fn origin_mut(&mut self) -> Option<&mut [u8]> {
+        let (start, _) = self.origin?;
+        self.buf.get_mut(start..self.end)
+    }
+
     /// The whole buffer the packet lives in.
     #[inline]
     pub(crate) fn buffer(&self) -> &[u8] {

@@ -108,6 +108,8 @@ pub(crate) struct WorkerCounters {
     pub icmp_suppressed: [AtomicU64; Suppressed::COUNT],
     /// ICMP errors owed and not sent for want of a rate-limit token.
     pub icmp_rate_limited: AtomicU64,
+    /// TCP SYNs whose MSS option was lowered.
+    pub tcp_mss_clamped: AtomicU64,
     /// Frames received per port (index: PortId).
     pub port_rx: Box<[AtomicU64]>,
     /// Frames put on a tx ring per port (index: PortId).
@@ -134,6 +136,7 @@ impl WorkerCounters {
             icmp_sent: std::array::from_fn(|_| AtomicU64::new(0)),
             icmp_suppressed: std::array::from_fn(|_| AtomicU64::new(0)),
             icmp_rate_limited: AtomicU64::new(0),
+            tcp_mss_clamped: AtomicU64::new(0),
         }
     }
 }
@@ -186,6 +189,8 @@ pub struct Counters {
     /// reason), `icmp_rate_limited`, and owed but not sent by reason
     /// (`icmp_not_allowed`, `icmp_no_source`, `icmp_no_route`, ...).
     pub icmp: BTreeMap<&'static str, u64>,
+    /// TCP SYNs whose MSS option the engine lowered (MSS clamping).
+    pub tcp_mss_clamped: u64,
     /// Frames received per worker (index = worker = rx queue).
     pub rx_per_worker: Vec<u64>,
     /// Frames received per port (index = PortId).
@@ -271,6 +276,7 @@ impl Counters {
             }
             *c.icmp.entry("icmp_rate_limited").or_default() +=
                 w.icmp_rate_limited.load(Ordering::Relaxed);
+            c.tcp_mss_clamped += w.tcp_mss_clamped.load(Ordering::Relaxed);
         }
         c
     }

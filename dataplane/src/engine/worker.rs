@@ -13,6 +13,7 @@ use crate::behavior::icmp::IcmpRateLimit;
 use crate::behavior::local::{
     local_udp, originate_udp, originated_header_len, reply_in_place, LocalUdp,
 };
+use crate::behavior::mss::clamp_at_overlay_edge;
 use crate::behavior::{
     icmp_error, process, route_originated, too_big_kind, DropReason, IcmpKind, Packet, Verdict,
 };
@@ -463,6 +464,12 @@ impl Worker {
             Verdict::Forward { port, next_hop } => {
                 let (start, l3_len) = (pkt.start(), pkt.len());
                 let mtu = self.egress_index(port).map(|e| self.sockets[e].mtu);
+                if let Some(clamp) = fib.tcp_mss_clamp() {
+                    let port_mtu = |p| self.egress_index(p).map(|e| self.sockets[e].mtu);
+                    if clamp_at_overlay_edge(fib, &mut pkt, clamp, data + ETH_LEN, port, port_mtu) {
+                        bump(&self.counters.tcp_mss_clamped, 1);
+                    }
+                }
                 if let Some(mtu) = mtu.filter(|&mtu| l3_len > mtu) {
                     // Would be lost on the wire (or by the driver): an
                     // error to the source instead, so PMTUD can work.

@@ -36,6 +36,7 @@ pub struct Fib {
     stamp: Option<StampReflection>,
     /// Source addresses of the ICMP errors the router sends, per VRF.
     icmp_sources: Vec<(VrfId, std::net::IpAddr)>,
+    tcp_mss_clamp: Option<crate::behavior::MssClamp>,
 }
 
 /// Source of ICMPv4 errors in a VRF with no configured IPv4 source: the
@@ -122,6 +123,12 @@ impl Fib {
         find(vrf).or_else(|| find(UNDERLAY))
     }
 
+    /// TCP MSS clamping of SYNs entering and leaving the overlay, if on.
+    #[inline]
+    pub fn tcp_mss_clamp(&self) -> Option<crate::behavior::MssClamp> {
+        self.tcp_mss_clamp
+    }
+
     /// The STAMP reflector, if one is configured.
     #[inline]
     pub fn stamp_reflector(&self) -> Option<&StampReflection> {
@@ -138,6 +145,7 @@ pub struct FibBuilder {
     policies: Vec<EncapPolicy>,
     stamp: Option<StampReflection>,
     icmp_sources: Vec<(VrfId, std::net::IpAddr)>,
+    tcp_mss_clamp: Option<crate::behavior::MssClamp>,
 }
 
 impl Default for FibBuilder {
@@ -164,7 +172,15 @@ impl FibBuilder {
             policies: Vec::new(),
             stamp: None,
             icmp_sources: Vec::new(),
+            tcp_mss_clamp: None,
         }
+    }
+
+    /// Clamps the MSS of TCP SYNs entering and leaving the overlay
+    /// (`None`: off, the default).
+    pub fn set_tcp_mss_clamp(&mut self, clamp: Option<crate::behavior::MssClamp>) -> &mut Self {
+        self.tcp_mss_clamp = clamp;
+        self
     }
 
     /// The source address of the ICMP errors (Time Exceeded, Packet Too
@@ -336,6 +352,7 @@ impl FibBuilder {
             policy_egress,
             stamp: self.stamp.clone(),
             icmp_sources: self.icmp_sources.clone(),
+            tcp_mss_clamp: self.tcp_mss_clamp,
         })
     }
 }
