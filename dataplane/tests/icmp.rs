@@ -616,3 +616,71 @@ proptest! {
         }
     }
 }
+
+/// Errors `process_then_error_never_panics` built (it checks it built
+/// some).
+static BUILT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[test]
+fn the_whole_path_property_builds_errors() {
+    process_then_error_never_panics();
+    assert!(BUILT.load(std::sync::atomic::Ordering::Relaxed) > 100);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The whole path on any bytes: process, then whatever error it calls
+    /// for (or a Packet Too Big for any MTU) built and routed: no panic, the
+    /// result inside the buffer, an error no longer than the minimum MTU
+    /// plus the encapsulation that carries it.
+    #[test]
+    fn process_then_error_never_panics(
+        mut bytes in proptest::collection::vec(any::<u8>(), 20..1600),
+        version in prop_oneof![Just(4u8), Just(6u8)],
+        hop in 0u8..3,
+        underlay in any::<bool>(),
+        mtu in 0usize..2000,
+        aim in any::<bool>(),
+    ) {
+        bytes[0] = (version << 4) | if version == 4 { 5 } else { bytes[0] & 0x0f };
+        // Mostly well-formed lengths and low TTLs, so the error paths run.
+        let len = bytes.len();
+        if version == 4 {
+            if aim {
+                bytes[12..16].copy_from_slice(&HOST4.octets());
+                bytes[16..20].copy_from_slice(&FAR4.octets());
+            }
+            bytes[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            bytes[8] = hop;
+            bytes[10] = 0;
+            bytes[11] = 0;
+            let sum = !dataplane::wire::checksum::data(&bytes[..20]);
+            bytes[10..12].copy_from_slice(&sum.to_be_bytes());
+        } else if len >= 40 {
+            if aim {
+                bytes[8..24].copy_from_slice(&HOST6.octets());
+                bytes[24..40].copy_from_slice(&FAR6.octets());
+            }
+            bytes[4..6].copy_from_slice(&((len - 40) as u16).to_be_bytes());
+            bytes[7] = hop;
+        }
+        let fib = edge(true);
+        let mut buf = buffer(&bytes);
+        let total = buf.len();
+        let mut pkt = Packet::new(&mut buf, HEADROOM, bytes.len()).unwrap();
+        let vrf = if underlay { UNDERLAY } else { VRF };
+        let kind = match process(&fib, vrf, &mut pkt) {
+            Verdict::Forward { .. } => too_big_kind(&pkt, pkt.len(), mtu),
+            Verdict::Drop(_) => pkt.icmp(),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            if icmp_error(&fib, &mut pkt, kind).is_ok() {
+                BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                prop_assert!(pkt.start() + pkt.len() <= total);
+                prop_assert!(pkt.len() <= MIN_MTU_V6 + MAX_ENCAP_LEN);
+            }
+        }
+    }
+}
