@@ -250,6 +250,7 @@ pub fn counters_json(c: &pb::GetCountersResponse) -> Value {
         "rx": c.rx, "tx": c.tx, "total_drops": c.total_drops, "drops": map_json(&c.drops),
         "behaviors": map_json(&c.behaviors), "stamp_reflected": c.stamp_reflected,
         "stamp_sent": c.stamp_sent, "stamp_replies": c.stamp_replies,
+        "icmp": map_json(&c.icmp), "tcp_mss_clamped": c.tcp_mss_clamped,
         "ports": c.ports.iter().map(|p| json!({"name": p.name, "rx_packets": p.rx_packets,
             "tx_packets": p.tx_packets, "rx_bytes": p.rx_bytes, "tx_bytes": p.tx_bytes}))
             .collect::<Vec<_>>(),
@@ -541,6 +542,17 @@ pub fn counters_text(c: &pb::GetCountersResponse, all: bool) -> String {
     if !drops.is_empty() {
         out.push('\n');
         out.push_str(&table(&["DROP-REASON", "PACKETS"], &drops));
+    }
+    let mut icmp = sorted_nonzero(&c.icmp, all);
+    if all || c.tcp_mss_clamped != 0 {
+        icmp.push(vec![
+            "tcp_mss_clamped".into(),
+            c.tcp_mss_clamped.to_string(),
+        ]);
+    }
+    if !icmp.is_empty() {
+        out.push('\n');
+        out.push_str(&table(&["ICMP / MSS", "COUNT"], &icmp));
     }
     if !c.ports.is_empty() {
         let rows: Vec<Vec<String>> = c
