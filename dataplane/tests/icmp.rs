@@ -411,6 +411,59 @@ fn errors_dissect_in_scapy() {
         word: 43,
     });
 
+    // Segments Left 1 at End.DT46 (RFC 8986 §4.4 S02): Parameter Problem
+    // code 0 pointing at Segments Left.
+    let mut s = SrhRepr::from_path(IpProtocol::IPV6, &[DT46, REMOTE_1]);
+    s.segments_left = 1;
+    let mut srh = vec![0u8; s.buffer_len()];
+    s.emit(&mut Srh::new_unchecked(&mut srh[..]));
+    let input = ip6(REMOTE_SRC, DT46, 64, &srh, IpProtocol::IPV6_ROUTE, 200);
+    let (v, _, error) = dropped_with_error(
+        &fib,
+        UNDERLAY,
+        &input,
+        DropReason::SrhSegmentsLeftNonZero,
+        IcmpKind::ParameterProblem { pointer: 43 },
+    );
+    assert_eq!(v, wan());
+    expect.push(Expect {
+        name: "param_problem_dt_sl",
+        error,
+        invoking: input,
+        src: IpAddr::V6(ROUTER6),
+        dst: IpAddr::V6(REMOTE_SRC),
+        ty: 4,
+        code: 0,
+        word: 43,
+    });
+
+    // A Routing header of unknown type 0 with Segments Left 1 at End (RFC
+    // 8200 §4.4): Parameter Problem code 0 pointing at Routing Type.
+    let rh0 = [17u8, 2, 0, 1, 0, 0, 0, 0]
+        .iter()
+        .copied()
+        .chain(REMOTE_1.octets())
+        .collect::<Vec<u8>>();
+    let input = ip6(REMOTE_SRC, END, 64, &rh0, IpProtocol::IPV6_ROUTE, 200);
+    let (v, _, error) = dropped_with_error(
+        &fib,
+        UNDERLAY,
+        &input,
+        DropReason::UnknownRoutingHeader,
+        IcmpKind::ParameterProblem { pointer: 42 },
+    );
+    assert_eq!(v, wan());
+    expect.push(Expect {
+        name: "param_problem_rh0",
+        error,
+        invoking: input,
+        src: IpAddr::V6(ROUTER6),
+        dst: IpAddr::V6(REMOTE_SRC),
+        ty: 4,
+        code: 0,
+        word: 42,
+    });
+
     // Egress: End.DT46 decapsulates an IPv4 packet with TTL 1 for the LAN:
     // Time Exceeded about the inner packet, to its (far) source, so it is
     // routed in the VRF into the policy back across the WAN.

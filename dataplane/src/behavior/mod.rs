@@ -29,7 +29,9 @@
 //! * A decapsulating SID drops a packet whose SRH is invalid (Linux treats
 //!   an invalid SRH as absent and decapsulates).
 //! * ICMP errors (Time Exceeded, Packet Too Big / Fragmentation Needed,
-//!   Parameter Problem for Segments Left beyond Last Entry) are not sent
+//!   Parameter Problem for Segments Left beyond Last Entry, Segments Left
+//!   not 0 at a decapsulating SID, an unknown Routing header with segments
+//!   left) are not sent
 //!   from here: a verdict that calls for one is a drop with a reason
 //!   counter and [`Packet::icmp`] set; the engine builds and routes the
 //!   error ([`icmp_error`], rate limited). An IPv4 packet entering a policy
@@ -769,6 +771,10 @@ fn local_sid(fib: &Fib, sid: &SidBehavior, pkt: &mut Packet<'_>, passes: u8) -> 
         // segments left, must not be skipped.
         let rh = RoutingHeader::new_unchecked(&pkt.data()[ipv6::HEADER_LEN + offset..]);
         if rh.segments_left() != 0 {
+            // ... but answered: Parameter Problem code 0 at Routing Type.
+            pkt.set_icmp(IcmpKind::ParameterProblem {
+                pointer: (ipv6::HEADER_LEN + offset + 2) as u32,
+            });
             return Verdict::Drop(DropReason::UnknownRoutingHeader);
         }
     }
@@ -882,6 +888,11 @@ fn decap(fib: &Fib, pkt: &mut Packet<'_>, chain: &ExtChain, how: Decap, passes: 
         }
         let srh = Srh::new_unchecked(&pkt.data()[ipv6::HEADER_LEN + offset..]);
         if srh.segments_left() != 0 {
+            // RFC 8986 §4.4 S02-S03 (and the other decapsulating SIDs):
+            // Parameter Problem code 0 pointing at Segments Left.
+            pkt.set_icmp(IcmpKind::ParameterProblem {
+                pointer: (ipv6::HEADER_LEN + offset + 3) as u32,
+            });
             return Verdict::Drop(DropReason::SrhSegmentsLeftNonZero);
         }
     }
