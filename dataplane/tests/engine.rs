@@ -1101,3 +1101,35 @@ fn tcp_mss_clamping_avoids_packet_too_big() {
     let acc = r.stop();
     assert!(acc.balanced(), "frames leaked: {acc:?}");
 }
+
+/// The ICMP rate limit: with one error a second (burst 1), a quick run of
+/// Hop Limit 1 pings gets few Time Exceeded; the rest are counted as
+/// rate limited, none lost from the counters.
+#[test]
+fn icmp_errors_are_rate_limited() {
+    if !lab::require_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let mut r = start_with(1, 1, false, |c| {
+        c.icmp_rate = 1;
+        c.icmp_burst = 1;
+    });
+    let out = run_text(
+        &r.lab,
+        "h1",
+        &[
+            "ping", "-6", "-t", "1", "-c", "6", "-i", "0.2", "-W", "1", H2,
+        ],
+    );
+    let c = r.engine().counters();
+    let (sent, limited) = (c.icmp("icmp6_time_exceeded"), c.icmp("icmp_rate_limited"));
+    eprintln!("{out}\nsent {sent} limited {limited}");
+    assert_eq!(c.drop("hop_limit_exceeded"), 6, "{:?}", c.drops);
+    assert_eq!(sent + limited, 6, "{:?}", c.icmp);
+    assert!(sent >= 1 && limited >= 1, "{:?}", c.icmp);
+    // The pings that got an error are exactly those the kernel reports.
+    assert_eq!(out.matches("Time exceeded").count() as u64, sent, "{out}");
+    let acc = r.stop();
+    assert!(acc.balanced(), "frames leaked: {acc:?}");
+}
