@@ -308,3 +308,77 @@ fn load_file_reads_and_names_the_file() {
         "{msg}"
     );
 }
+
+#[test]
+fn icmp_error_sources_come_from_the_config() {
+    // edge1 has no local host route in its VRFs: ICMPv6 errors come from
+    // router.source, ICMPv4 ones from the RFC 7600 dummy address.
+    let c = load(EDGE1, "edge1.toml");
+    assert_eq!(c.fib.icmp_source_v6(100), Some(v6("fc00:0:1::1")));
+    assert_eq!(c.fib.icmp_source_v6(UNDERLAY), Some(v6("fc00:0:1::1")));
+    assert_eq!(c.fib.icmp_source_v4(100), v4("192.0.0.8"));
+    // A local /32 and /128 in VRF blue: they source its errors; red keeps
+    // the defaults; a local route that is not a host route does not count.
+    let text = format!(
+        "{EDGE1}\n\
+         [[route]]\nvrf = \"blue\"\nprefix = \"10.1.255.0/24\"\nlocal = true\n\n\
+         [[route]]\nvrf = \"blue\"\nprefix = \"10.1.0.1/32\"\nlocal = true\n\n\
+         [[route]]\nvrf = \"blue\"\nprefix = \"10.1.0.2/32\"\nlocal = true\n\n\
+         [[route]]\nvrf = \"blue\"\nprefix = \"2001:db8:1::1/128\"\nlocal = true\n"
+    );
+    let c = load(&text, "edge1+local.toml");
+    assert_eq!(c.fib.icmp_source_v4(100), v4("10.1.0.1"));
+    assert_eq!(c.fib.icmp_source_v6(100), Some(v6("2001:db8:1::1")));
+    assert_eq!(c.fib.icmp_source_v4(200), v4("192.0.0.8"));
+    assert_eq!(c.fib.icmp_source_v6(200), Some(v6("fc00:0:1::1")));
+}
+
+#[test]
+fn tcp_mss_clamp_in_the_file_and_over_the_api() {
+    use control::agent::convert::{router_in, router_out};
+    use dataplane::behavior::MssClamp;
+    let with = |value: &str| {
+        EDGE1.replacen(
+            "[router]\n",
+            &format!("[router]\ntcp_mss_clamp = {value}\n"),
+            1,
+        )
+    };
+    assert_eq!(load(EDGE1, "edge1.toml").fib.tcp_mss_clamp(), None);
+    let c = load(&with("\"auto\""), "auto.toml");
+    assert_eq!(c.fib.tcp_mss_clamp(), Some(MssClamp::Auto));
+    let c = load(&with("1360"), "fixed.toml");
+    assert_eq!(c.fib.tcp_mss_clamp(), Some(MssClamp::Fixed(1360)));
+    for (value, says) in [
+        ("\"always\"", "\"always\" is not"),
+        ("100", "100 is out of range"),
+        ("70000", "70000 is out of range"),
+    ] {
+        let err = config::load_str(&with(value), "bad.toml")
+            .expect_err(value)
+            .to_string();
+        assert!(
+            err.contains("tcp_mss_clamp") && err.contains(says),
+            "{value}: {err}"
+        );
+    }
+    // The API carries the same values as text; a bad one names the field.
+    for value in ["\"auto\"", "1360"] {
+        let doc: ConfigFile = toml::from_str(&with(value)).unwrap();
+        let router = doc.router.unwrap();
+        let pb = router_out(&router);
+        assert_eq!(pb.tcp_mss_clamp, value.trim_matches('"'));
+        assert_eq!(
+            router_in(&pb, "router").unwrap().tcp_mss_clamp,
+            router.tcp_mss_clamp
+        );
+    }
+    let doc: ConfigFile = toml::from_str(EDGE1).unwrap();
+    let mut pb = router_out(&doc.router.unwrap());
+    assert_eq!(pb.tcp_mss_clamp, "");
+    pb.tcp_mss_clamp = "big".into();
+    let err = router_in(&pb, "router")
+        .expect_err("not a number")
+        .to_string();
+    assert!(err.contains("router.tcp_mss_clamp"), "{err}");
+}

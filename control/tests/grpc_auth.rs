@@ -990,6 +990,32 @@ fn metrics_endpoint_serves_prometheus_text() {
         assert!(s.value >= 0.0 && s.value.fract() == 0.0, "{s:?}");
     }
     assert!(r.body.contains("# TYPE srv6d_drops_total counter"));
+    // The ICMP counters, every name present (zero here), and MSS clamping.
+    let icmp: Vec<&str> = samples
+        .iter()
+        .filter(|s| s.name == "srv6d_icmp_errors_total")
+        .flat_map(|s| s.labels.iter().filter(|l| l.0 == "counter"))
+        .map(|l| l.1.as_str())
+        .collect();
+    for name in [
+        "icmp6_packet_too_big",
+        "icmp4_frag_needed",
+        "icmp6_time_exceeded",
+        "icmp_rate_limited",
+    ] {
+        assert!(
+            icmp.contains(&name),
+            "no srv6d_icmp_errors_total{{counter={name:?}}}:\n{}",
+            r.body
+        );
+    }
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.name == "srv6d_tcp_mss_clamped_total"),
+        "{}",
+        r.body
+    );
     assert!(r.body.contains("# TYPE srv6d_up gauge"));
     for s in &samples {
         if s.name.ends_with("_total") {

@@ -142,6 +142,17 @@ fn d_ipv4_and_ipv6_vpns_and_overlapping_vrfs_between_two_srv6d_edges() {
             s.name,
             s.counters
         );
+        // Hosts at MTU 1500: full-sized segments did not fit the WAN once
+        // encapsulated; each edge told its hosts (both families), and TCP
+        // went through.
+        assert!(
+            s.counter("mtu_exceeded") > 0
+                && s.counter("icmp6_packet_too_big") > 0
+                && s.counter("icmp4_frag_needed") > 0,
+            "{}: {}",
+            s.name,
+            s.counters
+        );
     }
 }
 

@@ -142,6 +142,10 @@ fn topology_with(queues: u32, kernel_ndp: bool) -> Topology {
 }
 
 fn fib() -> Fib {
+    fib_builder().build().unwrap()
+}
+
+fn fib_builder() -> FibBuilder {
     let mut b = FibBuilder::new();
     b.add_vrf(1).unwrap();
     let policy = EncapPolicy::new(EncapMode::Encaps, v6(R_WAN), &[v6(K_END), v6(K_DT6)]).unwrap();
@@ -193,7 +197,10 @@ fn fib() -> Fib {
     .unwrap();
     b.add_sid(v6(R_DT4), SidBehavior::EndDT4 { vrf: 1 })
         .unwrap();
-    b.build().unwrap()
+    // The router's LAN addresses source its ICMP errors in VRF 1.
+    b.set_icmp_source(1, IpAddr::V6(v6(R_LAN)));
+    b.set_icmp_source(1, IpAddr::V4(R_LAN_4.parse().unwrap()));
+    b
 }
 
 fn neighbors() -> NeighborTable {
@@ -232,6 +239,8 @@ fn config(workers: usize, queues: u32) -> EngineConfig {
 struct Running {
     lab: Lab,
     engine: Option<Engine>,
+    /// The engine's FIB: store a new snapshot to reconfigure it.
+    fib_published: Arc<Published<Fib>>,
     fib: Fib,
     neighbors: Arc<Published<NeighborTable>>,
     unresolved: Arc<AtomicU64>,
@@ -283,6 +292,7 @@ fn start_with(
     }));
     tweak(&mut cfg);
     let fib_snapshot = Arc::new(Published::new(fib()));
+    let fib_published = fib_snapshot.clone();
     let neigh = Arc::new(Published::new(neighbors()));
     let n = neigh.clone();
     let engine = lab
@@ -292,6 +302,7 @@ fn start_with(
     Running {
         lab,
         engine: Some(engine),
+        fib_published,
         fib: fib(),
         neighbors: neigh,
         unresolved,
@@ -888,4 +899,237 @@ fn without_capabilities_the_error_says_so() {
     eprintln!("{msg}");
     assert!(matches!(err, EngineError::Permission { .. }), "{err:?}");
     assert!(msg.contains("lan") && msg.contains("CAP_NET_RAW"), "{msg}");
+}
+
+/// Sends `bytes` over TCP from h1 to `dst` in h2 and has h2 echo the count
+/// back; panics on any failure.
+fn tcp_transfer(lab: &Lab, dst: IpAddr, port: u16, bytes: usize) {
+    let listener = lab
+        .in_ns("h2", || TcpListener::bind(SocketAddr::new(dst, port)))
+        .unwrap()
+        .expect("listen in h2");
+    std::thread::scope(|s| {
+        let server = s.spawn(move || {
+            listener.set_nonblocking(true).unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let mut conn = loop {
+                match listener.accept() {
+                    Ok((c, _)) => break c,
+                    Err(_) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
+                    Err(e) => panic!("no TCP connection arrived in h2: {e}"),
+                }
+            };
+            conn.set_nonblocking(false).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut got = 0usize;
+            let mut buf = vec![0u8; 65536];
+            while got < bytes {
+                let n = conn.read(&mut buf).expect("read in h2");
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            conn.write_all(&(got as u64).to_be_bytes()).unwrap();
+            got
+        });
+        let mut client = lab
+            .in_ns("h1", || {
+                TcpStream::connect_timeout(&SocketAddr::new(dst, port), Duration::from_secs(5))
+            })
+            .unwrap()
+            .expect("connect h1 -> h2 through the engine");
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        client
+            .set_write_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        client.write_all(&vec![0x5au8; bytes]).expect("send");
+        let mut echo = [0u8; 8];
+        client.read_exact(&mut echo).expect("echo from h2");
+        assert_eq!(u64::from_be_bytes(echo) as usize, bytes);
+        assert_eq!(server.join().unwrap(), bytes);
+    });
+}
+
+/// Output of a command in a namespace, stdout and stderr together.
+fn run_text(lab: &Lab, ns: &str, argv: &[&str]) -> String {
+    let out = lab.exec(ns, argv).expect("run command");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Hosts at the default MTU 1500: a full-sized packet plus the engine's
+/// encapsulation does not fit the WAN link (MTU 1500). The engine drops it
+/// as `mtu_exceeded` and sends ICMPv6 Packet Too Big / ICMPv4
+/// Fragmentation Needed; the hosts' kernels (code we did not write) learn
+/// the path MTU from them, and TCP across the overlay works. TTL / Hop
+/// Limit 1 gets Time Exceeded from the router's LAN address, as the
+/// kernel's ping reports it.
+#[test]
+fn path_mtu_discovery_and_time_exceeded_with_mtu_1500_hosts() {
+    if !lab::require_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let mut r = start_with(1, 1, false, |_| {});
+    let lab = &r.lab;
+    for ns in ["h1", "h2"] {
+        lab.exec_ok(ns, ["ip", "link", "set", "dev", "eth0", "mtu", "1500"])
+            .expect("mtu 1500");
+    }
+    // TCP bigger than one MTU, both families: the first full-sized
+    // segment is too big for the WAN; PMTUD (our errors) must fix it.
+    tcp_transfer(lab, IpAddr::V6(v6(H2)), 5002, 1 << 20);
+    tcp_transfer(lab, IpAddr::V4(H2_4.parse().unwrap()), 5003, 1 << 20);
+    let c = r.engine().counters();
+    assert!(
+        c.icmp("icmp6_packet_too_big") >= 1,
+        "TCP/IPv6: {:?}",
+        c.icmp
+    );
+    assert!(c.icmp("icmp4_frag_needed") >= 1, "TCP/IPv4: {:?}", c.icmp);
+    // Forget the learned path MTUs: ping learns them again below.
+    lab.exec_ok("h1", ["ip", "-6", "route", "flush", "cache"])
+        .expect("flush the IPv6 route cache");
+    lab.exec_ok("h1", ["ip", "-4", "route", "flush", "cache"])
+        .expect("flush the IPv4 route cache");
+    let route6 = run_text(lab, "h1", &["ip", "-6", "route", "get", H2]);
+    assert!(!route6.contains("mtu"), "{route6}");
+    // Policy to h2 (IPv6): 2 SIDs, 40 + 8 + 32 = 80 octets; so 1420.
+    let ping6 = run_text(
+        lab,
+        "h1",
+        &[
+            "ping", "-6", "-M", "do", "-s", "1400", "-c", "2", "-i", "0.3", "-W", "1", H2,
+        ],
+    );
+    eprintln!("{ping6}");
+    let route6 = run_text(lab, "h1", &["ip", "-6", "route", "get", H2]);
+    eprintln!("{route6}");
+    assert!(
+        route6.contains("mtu 1420"),
+        "h1's kernel did not learn the path MTU from our Packet Too Big:\n{route6}\n{ping6}"
+    );
+    assert!(
+        ping6.contains("mtu=1420") || ping6.contains("mtu = 1420"),
+        "{ping6}"
+    );
+    // IPv4 policy: 1 SID, 40 + 8 + 16 = 64 octets; so 1436.
+    let ping4 = run_text(
+        lab,
+        "h1",
+        &[
+            "ping", "-4", "-M", "do", "-s", "1450", "-c", "2", "-i", "0.3", "-W", "1", H2_4,
+        ],
+    );
+    eprintln!("{ping4}");
+    let route4 = run_text(lab, "h1", &["ip", "-4", "route", "get", H2_4]);
+    eprintln!("{route4}");
+    assert!(
+        route4.contains("mtu 1436"),
+        "h1's kernel did not learn the path MTU from our Fragmentation Needed:\n{route4}\n{ping4}"
+    );
+    // Time Exceeded for TTL / Hop Limit 1, from the router's LAN address.
+    let te6 = run_text(
+        lab,
+        "h1",
+        &["ping", "-6", "-t", "1", "-c", "1", "-W", "1", H2],
+    );
+    assert!(
+        te6.contains(&format!("From {R_LAN}")) && te6.contains("Time exceeded"),
+        "{te6}"
+    );
+    let te4 = run_text(
+        lab,
+        "h1",
+        &["ping", "-4", "-t", "1", "-c", "1", "-W", "1", H2_4],
+    );
+    assert!(
+        te4.contains(&format!("From {R_LAN_4}")) && te4.contains("Time to live exceeded"),
+        "{te4}"
+    );
+    print_counters(r.engine());
+    let c = r.engine().counters();
+    eprintln!("icmp {:?}", c.icmp);
+    assert!(c.drop("mtu_exceeded") >= 4, "{:?}", c.drops);
+    assert!(c.icmp("icmp6_packet_too_big") >= 2, "{:?}", c.icmp);
+    assert!(c.icmp("icmp4_frag_needed") >= 2, "{:?}", c.icmp);
+    assert!(c.icmp("icmp6_time_exceeded") >= 1, "{:?}", c.icmp);
+    assert!(c.icmp("icmp4_time_exceeded") >= 1, "{:?}", c.icmp);
+    let acc = r.stop();
+    assert!(acc.balanced(), "frames leaked: {acc:?}");
+}
+
+/// `router.tcp_mss_clamp = "auto"` with hosts at MTU 1500: the SYN
+/// entering the overlay and the SYN-ACK leaving it get an MSS that makes
+/// every segment fit the WAN once encapsulated, so TCP needs no Packet Too
+/// Big at all (none is sent, nothing exceeds the MTU).
+#[test]
+fn tcp_mss_clamping_avoids_packet_too_big() {
+    if !lab::require_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let mut r = start_with(1, 1, false, |_| {});
+    let mut b = fib_builder();
+    b.set_tcp_mss_clamp(Some(dataplane::behavior::MssClamp::Auto));
+    r.fib_published.store(Arc::new(b.build().unwrap()));
+    let lab = &r.lab;
+    for ns in ["h1", "h2"] {
+        lab.exec_ok(ns, ["ip", "link", "set", "dev", "eth0", "mtu", "1500"])
+            .expect("mtu 1500");
+    }
+    tcp_transfer(lab, IpAddr::V6(v6(H2)), 5004, 1 << 20);
+    tcp_transfer(lab, IpAddr::V4(H2_4.parse().unwrap()), 5005, 1 << 20);
+    print_counters(r.engine());
+    let c = r.engine().counters();
+    assert_eq!(c.drop("mtu_exceeded"), 0, "{:?}", c.drops);
+    assert_eq!(c.icmp("icmp6_packet_too_big"), 0, "{:?}", c.icmp);
+    assert_eq!(c.icmp("icmp4_frag_needed"), 0, "{:?}", c.icmp);
+    // Two connections: each SYN entering and each SYN-ACK leaving.
+    assert!(c.tcp_mss_clamped >= 4, "{}", c.tcp_mss_clamped);
+    let route6 = run_text(lab, "h1", &["ip", "-6", "route", "get", H2]);
+    assert!(!route6.contains("mtu"), "no PMTU was learnt: {route6}");
+    let acc = r.stop();
+    assert!(acc.balanced(), "frames leaked: {acc:?}");
+}
+
+/// The ICMP rate limit: with one error a second (burst 1), a quick run of
+/// Hop Limit 1 pings gets few Time Exceeded; the rest are counted as
+/// rate limited, none lost from the counters.
+#[test]
+fn icmp_errors_are_rate_limited() {
+    if !lab::require_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let mut r = start_with(1, 1, false, |c| {
+        c.icmp_rate = 1;
+        c.icmp_burst = 1;
+    });
+    let out = run_text(
+        &r.lab,
+        "h1",
+        &[
+            "ping", "-6", "-t", "1", "-c", "6", "-i", "0.2", "-W", "1", H2,
+        ],
+    );
+    let c = r.engine().counters();
+    let (sent, limited) = (c.icmp("icmp6_time_exceeded"), c.icmp("icmp_rate_limited"));
+    eprintln!("{out}\nsent {sent} limited {limited}");
+    assert_eq!(c.drop("hop_limit_exceeded"), 6, "{:?}", c.drops);
+    assert_eq!(sent + limited, 6, "{:?}", c.icmp);
+    assert!(sent >= 1 && limited >= 1, "{:?}", c.icmp);
+    // The pings that got an error are exactly those the kernel reports.
+    assert_eq!(out.matches("Time exceeded").count() as u64, sent, "{out}");
+    let acc = r.stop();
+    assert!(acc.balanced(), "frames leaked: {acc:?}");
 }

@@ -7,7 +7,7 @@
 use crate::config::{
     BehaviorName, FlowLabel, PolicyEntry, PolicyMode, PortEntry, PortRole, RouteEntry, RouterEntry,
     SidEntry, StampMode, StampSenderEntry, StampSessionEntry, StampTimestampFormat,
-    StampUnknownSsid, VrfEntry, XdpMode,
+    StampUnknownSsid, TcpMssClamp, VrfEntry, XdpMode,
 };
 use crate::proto::srv6d::v1 as pb;
 
@@ -180,6 +180,19 @@ pub fn router_in(r: &pb::RouterSettings, field: &str) -> Result<RouterEntry, Api
             r.stamp_timestamp_format,
             &format!("{field}.stamp_timestamp_format"),
         )?,
+        tcp_mss_clamp: match r.tcp_mss_clamp.as_str() {
+            "" => None,
+            "auto" => Some(TcpMssClamp::Mode("auto".into())),
+            s => match s.parse::<i64>() {
+                Ok(n) => Some(TcpMssClamp::Mss(n)),
+                Err(_) => {
+                    return Err(ApiError::invalid(
+                        format!("{field}.tcp_mss_clamp"),
+                        format!("{s:?} is not \"auto\" or an MSS in octets (536 to 65535)"),
+                    ))
+                }
+            },
+        },
     })
 }
 
@@ -199,6 +212,11 @@ pub fn router_out(r: &RouterEntry) -> pb::RouterSettings {
         } as i32,
         stamp_rate_limit: num(r.stamp_rate_limit),
         stamp_timestamp_format: timestamp_out(r.stamp_timestamp_format),
+        tcp_mss_clamp: match &r.tcp_mss_clamp {
+            None => String::new(),
+            Some(TcpMssClamp::Mss(n)) => n.to_string(),
+            Some(TcpMssClamp::Mode(m)) => m.clone(),
+        },
     }
 }
 

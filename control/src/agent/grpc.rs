@@ -1141,6 +1141,8 @@ pub fn counters_out(agent: &Agent) -> pb::GetCountersResponse {
         stamp_replies: c.stamp_replies,
         ports,
         total_drops: c.total_drops(),
+        icmp: c.icmp.iter().map(|(k, v)| ((*k).to_string(), *v)).collect(),
+        tcp_mss_clamped: c.tcp_mss_clamped,
     }
 }
 

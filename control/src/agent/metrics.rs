@@ -97,6 +97,26 @@ pub fn render(agent: &mut Agent) -> String {
         t.sample("srv6d_drops_total", &[("reason", reason)], *n as f64);
     }
     t.family(
+        "srv6d_icmp_errors_total",
+        "counter",
+        "ICMP errors the engine sent, by kind, or owed and did not send, by reason",
+    );
+    let mut icmp: Vec<_> = counters.icmp.iter().collect();
+    icmp.sort();
+    for (name, n) in icmp {
+        t.sample("srv6d_icmp_errors_total", &[("counter", name)], *n as f64);
+    }
+    t.family(
+        "srv6d_tcp_mss_clamped_total",
+        "counter",
+        "TCP SYNs whose MSS option the engine lowered",
+    );
+    t.sample(
+        "srv6d_tcp_mss_clamped_total",
+        &[],
+        counters.tcp_mss_clamped as f64,
+    );
+    t.family(
         "srv6d_behavior_packets_total",
         "counter",
         "Packets each SRv6 behaviour ran on",

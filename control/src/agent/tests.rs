@@ -79,6 +79,7 @@ fn base_changes() -> Vec<FieldChange> {
                 stamp_unknown_ssid: Default::default(),
                 stamp_rate_limit: None,
                 stamp_timestamp_format: Default::default(),
+                tcp_mss_clamp: None,
             }),
         ),
         fc(

@@ -496,6 +496,14 @@ fn counters_line(c: &dataplane::engine::Counters) -> String {
         c.stamp_replies,
         nonzero(&mut c.stamp_reply_errors.iter())
     ));
+    let icmp = nonzero(&mut c.icmp.iter());
+    if icmp != "none" {
+        line.push_str(" icmp: ");
+        line.push_str(&icmp);
+    }
+    if c.tcp_mss_clamped > 0 {
+        line.push_str(&format!(" tcp_mss_clamped={}", c.tcp_mss_clamped));
+    }
     let events = nonzero(&mut c.engine.iter().filter(|(name, _)| is_event(name)));
     if events != "none" {
         line.push_str(" events: ");

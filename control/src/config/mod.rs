@@ -52,7 +52,7 @@ pub use error::{ConfigError, ConfigErrors, ErrorKind, MAX_ERRORS};
 pub use schema::{
     BehaviorName, ConfigFile, FlowLabel, PolicyEntry, PolicyMode, PortEntry, PortRole, RouteEntry,
     RouterEntry, SidEntry, StampMode, StampSenderEntry, StampSessionEntry, StampTimestampFormat,
-    StampUnknownSsid, VrfEntry, XdpMode,
+    StampUnknownSsid, TcpMssClamp, VrfEntry, XdpMode,
 };
 
 /// The STAMP reflector's UDP port when `router.stamp_port` is not given

@@ -240,6 +240,21 @@ pub struct RouterEntry {
     /// `"ptp"`.
     #[serde(default)]
     pub stamp_timestamp_format: StampTimestampFormat,
+    /// TCP MSS clamping of SYNs entering and leaving the overlay: `"auto"`
+    /// (the WAN MTU less the encapsulation and the IP and TCP headers) or
+    /// an MSS in octets; absent: off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_mss_clamp: Option<TcpMssClamp>,
+}
+
+/// `router.tcp_mss_clamp`: `"auto"` or a number.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum TcpMssClamp {
+    /// An MSS in octets.
+    Mss(i64),
+    /// A keyword: `"auto"` is the only one.
+    Mode(String),
 }
 
 /// `router.stamp_mode`.

@@ -340,6 +340,7 @@ struct Router {
     addresses: Vec<(Ipv6Addr, At)>,
     stamp_port: u16,
     stamp: stamp::reflector::ReflectorConfig,
+    tcp_mss_clamp: Option<dataplane::behavior::MssClamp>,
 }
 
 /// What `[[stamp_sender]]` needs of `[router]`, known even when another
@@ -795,6 +796,7 @@ impl Checker<'_, '_> {
             stamp_unknown_ssid,
             stamp_rate_limit,
             stamp_timestamp_format,
+            tcp_mss_clamp,
         } = &e.value;
         let source = match parse_unicast_v6(source, "an encapsulation source") {
             Ok(a) => Some(a),
@@ -864,6 +866,37 @@ impl Checker<'_, '_> {
                 }
             },
         };
+        let mss = match tcp_mss_clamp {
+            None => Some(None),
+            Some(super::schema::TcpMssClamp::Mode(m)) if m == "auto" => {
+                Some(Some(dataplane::behavior::MssClamp::Auto))
+            }
+            Some(super::schema::TcpMssClamp::Mode(m)) => {
+                self.error(
+                    e.key("tcp_mss_clamp"),
+                    ErrorKind::BadValue {
+                        value: m.clone(),
+                        expected: "\"auto\" or an MSS in octets (536 to 65535)".to_string(),
+                    },
+                );
+                None
+            }
+            Some(super::schema::TcpMssClamp::Mss(n)) => match u16::try_from(*n) {
+                Ok(n) if n >= dataplane::behavior::mss::MIN_MSS => {
+                    Some(Some(dataplane::behavior::MssClamp::Fixed(n)))
+                }
+                _ => {
+                    self.error(
+                        e.key("tcp_mss_clamp"),
+                        ErrorKind::OutOfRange {
+                            value: *n,
+                            expected: "an MSS in octets, 536 to 65535, or \"auto\"".to_string(),
+                        },
+                    );
+                    None
+                }
+            },
+        };
         let sessions = self.stamp_sessions(s);
         let format = stamp_timestamp_format.format();
         let Some(sessions) = sessions else {
@@ -893,12 +926,13 @@ impl Checker<'_, '_> {
             false,
         )
         .expect("sessions and the rate limit were checked above");
-        let router = match (source, stamp_port) {
-            (Some(source), Some(stamp_port)) => Some(Router {
+        let router = match (source, stamp_port, mss) {
+            (Some(source), Some(stamp_port), Some(tcp_mss_clamp)) => Some(Router {
                 source,
                 addresses: owned,
                 stamp_port,
                 stamp,
+                tcp_mss_clamp,
             }),
             _ => None,
         };
@@ -1747,6 +1781,7 @@ impl Checker<'_, '_> {
                     addresses,
                     stamp_port,
                     stamp,
+                    tcp_mss_clamp,
                 },
             policies,
             sids,
@@ -1787,6 +1822,21 @@ impl Checker<'_, '_> {
             }
             route_list.push(route);
         }
+        // Sources of the ICMP errors the engine sends (docs/decisions/
+        // 0006-icmp-errors.md): a VRF's first local host route (its own
+        // address there), else router.source for IPv6 and the RFC 7600
+        // dummy address 192.0.0.8 for IPv4.
+        for route in route_list.iter().rev() {
+            let host = matches!(
+                (route.prefix, route.len),
+                (IpAddr::V4(_), 32) | (IpAddr::V6(_), 128)
+            );
+            if host && route.action == RouteAction::Local && route.vrf != UNDERLAY {
+                fib.set_icmp_source(route.vrf, route.prefix);
+            }
+        }
+        fib.set_icmp_source(UNDERLAY, IpAddr::V6(source));
+        fib.set_tcp_mss_clamp(tcp_mss_clamp);
         for (addr, at) in &addresses {
             if let Err(err) = fib.add_route_v6(UNDERLAY, *addr, 128, RouteAction::Local) {
                 self.error(at.clone(), err.into());

@@ -205,7 +205,8 @@ pub enum RouterVerb {
     #[command(
         after_long_help = "ARGUMENTS: source ADDR [address ADDR]... [stamp-port N] \
         [stamp-mode stateless|stateful] [stamp-timestamp ntp|ptp] \
-        [stamp-unknown-ssid reflect|drop] [stamp-rate-limit N]\n\n\
+        [stamp-unknown-ssid reflect|drop] [stamp-rate-limit N] \
+        [tcp-mss-clamp auto|MSS]\n\n\
         EXAMPLES:\n  \
         srv6ctl router set source fc00:0:1::1\n  \
         srv6ctl router set source fc00:0:1::1 address fc00:0:1::2 stamp-mode stateful"
@@ -476,7 +477,7 @@ pub fn router_set(words: &[String]) -> Result<pb::RouterSettings, Usage> {
     let mut w = Words::new(words);
     let mut r = pb::RouterSettings::default();
     const EXPECTED: &str = "source, address, stamp-port, stamp-mode, stamp-timestamp, \
-                            stamp-unknown-ssid or stamp-rate-limit";
+                            stamp-unknown-ssid, stamp-rate-limit or tcp-mss-clamp";
     while let Some(word) = w.next() {
         match word {
             "source" | "src" => r.source = w.value(word)?.to_string(),
@@ -502,6 +503,7 @@ pub fn router_set(words: &[String]) -> Result<pb::RouterSettings, Usage> {
                 } as i32;
             }
             "stamp-rate-limit" => r.stamp_rate_limit = w.number(word)?,
+            "tcp-mss-clamp" => r.tcp_mss_clamp = w.value(word)?.to_string(),
             _ => return Err(unknown(word, EXPECTED)),
         }
     }
@@ -918,7 +920,7 @@ mod tests {
         let r = router_set(&w(
             "source fc00:0:1::1 address fc00:0:1::2 address fc00:0:1::3,fc00:0:1::4 \
              stamp-port 8620 stamp-mode stateful stamp-timestamp ptp stamp-unknown-ssid drop \
-             stamp-rate-limit 100",
+             stamp-rate-limit 100 tcp-mss-clamp auto",
         ))
         .unwrap();
         assert_eq!(r.source, "fc00:0:1::1");
@@ -928,6 +930,7 @@ mod tests {
         assert_eq!(r.stamp_timestamp_format, pb::TimestampFormat::Ptp as i32);
         assert_eq!(r.stamp_unknown_ssid, pb::StampUnknownSsid::Drop as i32);
         assert_eq!(r.stamp_rate_limit, 100);
+        assert_eq!(r.tcp_mss_clamp, "auto");
         assert!(router_set(&w("address fc00::2"))
             .unwrap_err()
             .contains("source"));

@@ -143,7 +143,8 @@ pub fn router_json(r: &pb::RouterSettings) -> Value {
            "stamp_mode": stamp_mode(r.stamp_mode),
            "stamp_unknown_ssid": unknown_ssid(r.stamp_unknown_ssid),
            "stamp_rate_limit": r.stamp_rate_limit,
-           "stamp_timestamp_format": timestamp(r.stamp_timestamp_format)})
+           "stamp_timestamp_format": timestamp(r.stamp_timestamp_format),
+           "tcp_mss_clamp": r.tcp_mss_clamp})
 }
 
 pub fn sid_json(s: &pb::Sid) -> Value {
@@ -249,6 +250,7 @@ pub fn counters_json(c: &pb::GetCountersResponse) -> Value {
         "rx": c.rx, "tx": c.tx, "total_drops": c.total_drops, "drops": map_json(&c.drops),
         "behaviors": map_json(&c.behaviors), "stamp_reflected": c.stamp_reflected,
         "stamp_sent": c.stamp_sent, "stamp_replies": c.stamp_replies,
+        "icmp": map_json(&c.icmp), "tcp_mss_clamped": c.tcp_mss_clamped,
         "ports": c.ports.iter().map(|p| json!({"name": p.name, "rx_packets": p.rx_packets,
             "tx_packets": p.tx_packets, "rx_bytes": p.rx_bytes, "tx_bytes": p.tx_bytes}))
             .collect::<Vec<_>>(),
@@ -320,6 +322,7 @@ pub fn router_text(r: &pb::RouterSettings) -> String {
                 ),
             ),
         ],
+        vec!["tcp-mss-clamp".into(), or_dash(&r.tcp_mss_clamp)],
     ];
     table(&["SETTING", "VALUE"], &rows)
 }
@@ -545,6 +548,17 @@ pub fn counters_text(c: &pb::GetCountersResponse, all: bool) -> String {
     if !drops.is_empty() {
         out.push('\n');
         out.push_str(&table(&["DROP-REASON", "PACKETS"], &drops));
+    }
+    let mut icmp = sorted_nonzero(&c.icmp, all);
+    if all || c.tcp_mss_clamped != 0 {
+        icmp.push(vec![
+            "tcp_mss_clamped".into(),
+            c.tcp_mss_clamped.to_string(),
+        ]);
+    }
+    if !icmp.is_empty() {
+        out.push('\n');
+        out.push_str(&table(&["ICMP / MSS", "COUNT"], &icmp));
     }
     if !c.ports.is_empty() {
         let rows: Vec<Vec<String>> = c

@@ -340,6 +340,7 @@ pub fn edge_objects(n: u8, blue: Mode, red: Mode) -> EdgeObjects {
             stamp_unknown_ssid: pb::StampUnknownSsid::Reflect as i32,
             stamp_rate_limit: 0,
             stamp_timestamp_format: pb::TimestampFormat::Ntp as i32,
+            tcp_mss_clamp: String::new(),
         },
         vrfs: vec![
             pb::Vrf {

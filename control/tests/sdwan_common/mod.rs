@@ -28,11 +28,12 @@ use std::time::{Duration, Instant};
 
 use lab::{Lab, PacketSocket, Route, Topology, VethEnd};
 
-/// MTU of the host links. An srv6d edge does not fragment and sends no
-/// Packet Too Big: H.Encaps adds 40 (IPv6) + 24 (SRH, one SID) octets, so
-/// the sites use 1400 and an encapsulated packet (at most 1464) fits the
-/// WAN's 1500.
-pub const SITE_MTU: u32 = 1400;
+/// MTU of the host links: the default, 1500, like the WAN's. A full-sized
+/// packet plus the encapsulation (40 + 24 octets with one SID) does not fit
+/// the WAN: the edge drops it (`mtu_exceeded`) and answers ICMPv6 Packet
+/// Too Big / ICMPv4 Fragmentation Needed, and the hosts' path-MTU
+/// discovery lowers their packets (docs/decisions/0006-icmp-errors.md).
+pub const SITE_MTU: u32 = 1500;
 
 /// One host: its namespace and addresses.
 pub struct Host {

@@ -28,16 +28,28 @@
 //!   policy; Linux verifies it when present and drops unknown key ids).
 //! * A decapsulating SID drops a packet whose SRH is invalid (Linux treats
 //!   an invalid SRH as absent and decapsulates).
-//! * No ICMPv6 errors are generated: a packet that would trigger one is
-//!   dropped with a reason counter (e.g. `hop_limit_exceeded`).
+//! * ICMP errors (Time Exceeded, Packet Too Big / Fragmentation Needed,
+//!   Parameter Problem for Segments Left beyond Last Entry, Segments Left
+//!   not 0 at a decapsulating SID, an unknown Routing header with segments
+//!   left) are not sent
+//!   from here: a verdict that calls for one is a drop with a reason
+//!   counter and [`Packet::icmp`] set; the engine builds and routes the
+//!   error ([`icmp_error`], rate limited). An IPv4 packet entering a policy
+//!   with TTL ≤ 1 is answered with Time Exceeded (Linux seg6 encapsulates
+//!   it); its TTL is not decremented by the encapsulation, as in Linux
+//!   (docs/decisions/0007-ingress-ttl.md).
 
 mod encap;
+pub mod icmp;
 pub mod local;
+pub mod mss;
 mod packet;
 
 pub use encap::{
     h_encaps, EncapMode, EncapPolicy, FlowLabelMode, PolicyError, MAX_ENCAP_LEN, MAX_SEGMENTS,
 };
+pub use icmp::{IcmpKind, Suppressed};
+pub use mss::MssClamp;
 pub use packet::Packet;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -281,12 +293,16 @@ pub enum DropReason {
     /// A UDP datagram for the router with a zero or wrong checksum (RFC
     /// 8200 §8.1).
     UdpBadChecksum,
+    /// The packet (as it would leave, encapsulation included) is longer
+    /// than the egress port's MTU; an ICMP Packet Too Big / Fragmentation
+    /// Needed goes back to its source (not for IPv4 without DF).
+    MtuExceeded,
 }
 
 impl DropReason {
     /// The number of distinct reasons: counters can be an array of this size
     /// indexed by [`DropReason::index`].
-    pub const COUNT: usize = WIRE_ERRORS.len() + 14;
+    pub const COUNT: usize = WIRE_ERRORS.len() + 15;
 
     /// A short, stable, snake_case name for counters and logs.
     pub const fn name(self) -> &'static str {
@@ -306,6 +322,7 @@ impl DropReason {
             DropReason::NextHopFamilyMismatch => "next_hop_family_mismatch",
             DropReason::InconsistentSnapshot => "inconsistent_snapshot",
             DropReason::UdpBadChecksum => "udp_bad_checksum",
+            DropReason::MtuExceeded => "mtu_exceeded",
         }
     }
 
@@ -328,6 +345,7 @@ impl DropReason {
             DropReason::InconsistentSnapshot => w + 11,
             DropReason::UnknownRoutingHeader => w + 12,
             DropReason::UdpBadChecksum => w + 13,
+            DropReason::MtuExceeded => w + 14,
         }
     }
 
@@ -351,6 +369,7 @@ impl DropReason {
                 DropReason::InconsistentSnapshot,
                 DropReason::UnknownRoutingHeader,
                 DropReason::UdpBadChecksum,
+                DropReason::MtuExceeded,
             ])
     }
 }
@@ -404,11 +423,110 @@ impl From<WireError> for DropReason {
     }
 }
 
+/// The Packet Too Big (Fragmentation Needed) error owed for a packet that
+/// [`process`] made `out_len` octets long and that does not fit the
+/// egress MTU `mtu`: about the [`Packet::origin`] packet, reporting the
+/// largest such packet that would have fitted (`mtu` minus what this
+/// router adds: its encapsulation). `None` when no error is owed: an IPv4
+/// packet without DF (dropped, not fragmented: see
+/// docs/decisions/0006-icmp-errors.md) or no origin.
+pub fn too_big_kind(pkt: &Packet<'_>, out_len: usize, mtu: usize) -> Option<IcmpKind> {
+    let (start, _) = pkt.origin()?;
+    let origin = pkt.buffer().get(start..)?;
+    let (origin_len, dont_frag) = match origin.first().map(|b| b >> 4) {
+        Some(6) if origin.len() >= ipv6::HEADER_LEN => (
+            ipv6::HEADER_LEN + usize::from(u16::from_be_bytes([origin[4], origin[5]])),
+            true,
+        ),
+        Some(4) if origin.len() >= 20 => (
+            usize::from(u16::from_be_bytes([origin[2], origin[3]])),
+            origin[6] & 0x40 != 0,
+        ),
+        _ => return None,
+    };
+    if !dont_frag {
+        return None;
+    }
+    // What this router adds (encapsulation) or removes (decapsulation).
+    let reported = (mtu as i64 - (out_len as i64 - origin_len as i64)).clamp(0, u32::MAX as i64);
+    Some(IcmpKind::PacketTooBig {
+        mtu: reported as u32,
+    })
+}
+
+/// Builds the ICMP error `kind` about the [`Packet::origin`] packet, in
+/// place (see [`icmp::error_in_place`]), from the VRF's ICMP source address
+/// ([`Fib::icmp_source_v4`] / [`Fib::icmp_source_v6`]), and routes it back
+/// to that packet's source in the origin's VRF: out of a port, or into the
+/// SR policy toward it (an error about a decapsulated packet crosses the
+/// WAN back). Returns the verdict for the error (always a
+/// [`Verdict::Forward`]) and the counter index ([`IcmpKind::index`]).
+pub fn icmp_error(
+    fib: &Fib,
+    pkt: &mut Packet<'_>,
+    kind: IcmpKind,
+) -> Result<(Verdict, usize), Suppressed> {
+    let (start, vrf) = pkt.origin().ok_or(Suppressed::NotAllowed)?;
+    if !pkt.rewind_to(start) {
+        return Err(Suppressed::NotAllowed);
+    }
+    let v6 = match pkt.data().first().map(|b| b >> 4) {
+        Some(6) => true,
+        Some(4) => false,
+        _ => return Err(Suppressed::NotAllowed),
+    };
+    // Errors are originated by the router: never an error about them.
+    pkt.clear_origin();
+    let src = if v6 {
+        IpAddr::V6(fib.icmp_source_v6(vrf).ok_or(Suppressed::NoSource)?)
+    } else {
+        IpAddr::V4(fib.icmp_source_v4(vrf))
+    };
+    icmp::error_in_place(pkt, kind, src)?;
+    let table = fib.vrf(vrf).ok_or(Suppressed::NoRoute)?;
+    let data = pkt.data();
+    let (action, dst) = if v6 {
+        let dst = Ipv6Packet::new_unchecked(data).dst_addr();
+        (table.lookup_v6(dst), IpAddr::V6(dst))
+    } else {
+        let dst = Ipv4Packet::new_unchecked(data).dst_addr();
+        (table.lookup_v4(dst), IpAddr::V4(dst))
+    };
+    let verdict = match (action, dst) {
+        (Some(RouteAction::Forward(adj)), IpAddr::V6(dst)) => match next_hop_v6(adj, dst) {
+            Ok(a) => Verdict::Forward {
+                port: adj.port,
+                next_hop: IpAddr::V6(a),
+            },
+            Err(_) => return Err(Suppressed::NoRoute),
+        },
+        (Some(RouteAction::Forward(adj)), IpAddr::V4(dst)) => match adj.next_hop {
+            NextHop::V4(a) => Verdict::Forward {
+                port: adj.port,
+                next_hop: IpAddr::V4(a),
+            },
+            NextHop::Direct => Verdict::Forward {
+                port: adj.port,
+                next_hop: IpAddr::V4(dst),
+            },
+            NextHop::V6(_) => return Err(Suppressed::NoRoute),
+        },
+        (Some(RouteAction::Encap(id)), _) => match encap(fib, id, pkt, 1) {
+            v @ Verdict::Forward { .. } => v,
+            Verdict::Drop(DropReason::NoHeadroom) => return Err(Suppressed::NoHeadroom),
+            _ => return Err(Suppressed::NoRoute),
+        },
+        _ => return Err(Suppressed::NoRoute),
+    };
+    Ok((verdict, kind.index(v6)))
+}
+
 /// Processes one packet that arrived on a port of `ingress_vrf` and says
 /// where it goes. The packet starts at its IP header; it is rewritten in
 /// place (encapsulated, decapsulated, Hop Limit / TTL decremented).
 #[inline]
 pub fn process(fib: &Fib, ingress_vrf: VrfId, pkt: &mut Packet<'_>) -> Verdict {
+    pkt.set_origin(ingress_vrf);
     match pkt.data().first().map(|b| b >> 4) {
         Some(6) => route_v6(fib, ingress_vrf, pkt, 0),
         Some(4) => route_v4(fib, ingress_vrf, pkt, 0),
@@ -551,6 +669,10 @@ fn encap(fib: &Fib, id: crate::fib::PolicyId, pkt: &mut Packet<'_>, passes: u8) 
         EncapMode::Encaps => Behavior::HEncaps,
         EncapMode::EncapsRed => Behavior::HEncapsRed,
     });
+    if let Some(reason) = expired_at_ingress(pkt.data()) {
+        pkt.set_icmp(IcmpKind::TimeExceeded);
+        return Verdict::Drop(reason);
+    }
     if let Err(reason) = h_encaps(pkt, policy) {
         return Verdict::Drop(reason);
     }
@@ -559,6 +681,19 @@ fn encap(fib: &Fib, id: crate::fib::PolicyId, pkt: &mut Packet<'_>, passes: u8) 
         // would give, without validating our own header and looking it up.
         Some(adj) => forward_v6(pkt, adj),
         None => route_v6(fib, UNDERLAY, pkt, passes + 1),
+    }
+}
+
+/// An IP packet about to enter an SR policy whose TTL / Hop Limit would
+/// not survive a router's decrement (≤ 1): the ingress edge answers Time
+/// Exceeded instead of carrying it across the WAN. (An IPv6 inner packet
+/// would also be stopped by the outer header, which copies its Hop Limit.)
+#[inline]
+fn expired_at_ingress(data: &[u8]) -> Option<DropReason> {
+    match (data.first().map(|b| b >> 4), data.get(8), data.get(7)) {
+        (Some(4), Some(&ttl), _) if ttl <= 1 => Some(DropReason::TtlExceeded),
+        (Some(6), _, Some(&hl)) if hl <= 1 => Some(DropReason::HopLimitExceeded),
+        _ => None,
     }
 }
 
@@ -585,6 +720,8 @@ fn forward_v6(pkt: &mut Packet<'_>, adj: Adjacency) -> Verdict {
     let mut ip = Ipv6Packet::new_unchecked(pkt.data_mut());
     let hop_limit = ip.hop_limit();
     if hop_limit <= 1 {
+        // RFC 8200 §3 / RFC 8986 §4.1 S04-S05: Time Exceeded to the source.
+        pkt.set_icmp(IcmpKind::TimeExceeded);
         return Verdict::Drop(DropReason::HopLimitExceeded);
     }
     let next_hop = match next_hop_v6(adj, ip.dst_addr()) {
@@ -609,6 +746,7 @@ fn forward_v4(pkt: &mut Packet<'_>, adj: Adjacency) -> Verdict {
         NextHop::V6(_) => return Verdict::Drop(DropReason::NextHopFamilyMismatch),
     };
     if ip.decrement_ttl().is_none() {
+        pkt.set_icmp(IcmpKind::TimeExceeded);
         return Verdict::Drop(DropReason::TtlExceeded);
     }
     Verdict::Forward {
@@ -633,6 +771,10 @@ fn local_sid(fib: &Fib, sid: &SidBehavior, pkt: &mut Packet<'_>, passes: u8) -> 
         // segments left, must not be skipped.
         let rh = RoutingHeader::new_unchecked(&pkt.data()[ipv6::HEADER_LEN + offset..]);
         if rh.segments_left() != 0 {
+            // ... but answered: Parameter Problem code 0 at Routing Type.
+            pkt.set_icmp(IcmpKind::ParameterProblem {
+                pointer: (ipv6::HEADER_LEN + offset + 2) as u32,
+            });
             return Verdict::Drop(DropReason::UnknownRoutingHeader);
         }
     }
@@ -681,12 +823,19 @@ fn local_sid(fib: &Fib, sid: &SidBehavior, pkt: &mut Packet<'_>, passes: u8) -> 
 
 /// Validates the SRH at `offset` of the IPv6 payload: lengths, Segments
 /// Left against Last Entry, TLVs (as Linux's `seg6_validate_srh`).
+///
+/// Segments Left beyond Last Entry + 1 calls for an ICMP Parameter Problem
+/// (code 0) pointing at the Segments Left field (RFC 8754 §4.3.1.1).
 #[inline]
-fn srh_at(pkt: &Packet<'_>, offset: usize) -> Result<(), DropReason> {
+fn srh_at(pkt: &mut Packet<'_>, offset: usize) -> Result<(), DropReason> {
     let srh = Srh::new_unchecked(&pkt.data()[ipv6::HEADER_LEN + offset..]);
-    srh.check_len()?;
-    srh.check_tlvs()?;
-    Ok(())
+    let checked = srh.check_len().and_then(|()| srh.check_tlvs());
+    if checked == Err(WireError::SrhSegmentsLeftBeyondLastEntry) {
+        pkt.set_icmp(IcmpKind::ParameterProblem {
+            pointer: (ipv6::HEADER_LEN + offset + 3) as u32,
+        });
+    }
+    Ok(checked?)
 }
 
 /// End and End.X (RFC 8986 §4.1, §4.2).
@@ -739,6 +888,11 @@ fn decap(fib: &Fib, pkt: &mut Packet<'_>, chain: &ExtChain, how: Decap, passes: 
         }
         let srh = Srh::new_unchecked(&pkt.data()[ipv6::HEADER_LEN + offset..]);
         if srh.segments_left() != 0 {
+            // RFC 8986 §4.4 S02-S03 (and the other decapsulating SIDs):
+            // Parameter Problem code 0 pointing at Segments Left.
+            pkt.set_icmp(IcmpKind::ParameterProblem {
+                pointer: (ipv6::HEADER_LEN + offset + 3) as u32,
+            });
             return Verdict::Drop(DropReason::SrhSegmentsLeftNonZero);
         }
     }
@@ -765,6 +919,12 @@ fn decap(fib: &Fib, pkt: &mut Packet<'_>, chain: &ExtChain, how: Decap, passes: 
     }
     if !pkt.pull_front(ipv6::HEADER_LEN + chain.upper_offset) {
         return Verdict::Drop(WireError::Truncated.into());
+    }
+    match how {
+        // Errors about the inner packet go to its source, in its VRF.
+        Decap::Table { vrf, .. } => pkt.set_origin(vrf),
+        // A cross-connect has no VRF to route an error in.
+        Decap::Cross { .. } => pkt.clear_origin(),
     }
     match how {
         Decap::Table { vrf, .. } if is_v6 => route_v6(fib, vrf, pkt, passes),

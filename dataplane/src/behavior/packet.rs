@@ -1,6 +1,8 @@
 //! A packet in a buffer with headroom: the unit every behaviour works on.
 
+use super::icmp::IcmpKind;
 use super::{Behavior, BehaviorSet};
+use crate::fib::VrfId;
 
 /// A layer-3 packet (it starts at its IPv4 or IPv6 header) inside a larger
 /// buffer, such as an AF_XDP UMEM frame.
@@ -15,6 +17,11 @@ pub struct Packet<'a> {
     start: usize,
     end: usize,
     ran: BehaviorSet,
+    /// Where the packet an ICMP error would be about starts in `buf`, and
+    /// the VRF it was routed in (see [`Packet::origin`]).
+    origin: Option<(usize, VrfId)>,
+    /// The ICMP error the verdict calls for (see [`Packet::icmp`]).
+    icmp: Option<IcmpKind>,
 }
 
 impl<'a> Packet<'a> {
@@ -31,6 +38,8 @@ impl<'a> Packet<'a> {
             start,
             end,
             ran: BehaviorSet::EMPTY,
+            origin: None,
+            icmp: None,
         })
     }
 
@@ -127,5 +136,69 @@ impl<'a> Packet<'a> {
     #[inline]
     pub(crate) fn mark(&mut self, b: Behavior) {
         self.ran = self.ran.with(b);
+    }
+
+    /// The packet an ICMP error is about: where it starts in the buffer
+    /// and the VRF it was routed in (the packet as received, or the inner
+    /// packet after decapsulation; encapsulation keeps it, since the inner
+    /// bytes never move). `None` before routing or when no error may be
+    /// sent about it.
+    #[inline]
+    pub fn origin(&self) -> Option<(usize, VrfId)> {
+        self.origin
+    }
+
+    /// Records the current packet, routed in `vrf`, as the one an ICMP
+    /// error would be about.
+    #[inline]
+    pub(crate) fn set_origin(&mut self, vrf: VrfId) {
+        self.origin = Some((self.start, vrf));
+    }
+
+    /// No ICMP error may be sent about the packet from here on.
+    #[inline]
+    pub(crate) fn clear_origin(&mut self) {
+        self.origin = None;
+    }
+
+    /// The [`Packet::origin`] packet's octets up to the end of the packet
+    /// (writable), if there is an origin inside the packet's buffer.
+    #[inline]
+    pub(crate) fn origin_mut(&mut self) -> Option<&mut [u8]> {
+        let (start, _) = self.origin?;
+        self.buf.get_mut(start..self.end)
+    }
+
+    /// The whole buffer the packet lives in.
+    #[inline]
+    pub(crate) fn buffer(&self) -> &[u8] {
+        self.buf
+    }
+
+    /// The ICMP error a [`Verdict::Drop`](super::Verdict) calls for (Time
+    /// Exceeded, Parameter Problem), if any; the engine sends it, rate
+    /// limited, with [`super::icmp_error`].
+    #[inline]
+    pub fn icmp(&self) -> Option<IcmpKind> {
+        self.icmp
+    }
+
+    #[inline]
+    pub(crate) fn set_icmp(&mut self, kind: IcmpKind) {
+        self.icmp = Some(kind);
+    }
+
+    /// Makes the packet start at `start` again (an earlier position, e.g.
+    /// the [`Packet::origin`]) and run to the end of the buffer; the caller
+    /// truncates it. False, changing nothing, if `start` is outside it.
+    #[inline]
+    #[must_use]
+    pub(crate) fn rewind_to(&mut self, start: usize) -> bool {
+        if start > self.buf.len() {
+            return false;
+        }
+        self.start = start;
+        self.end = self.buf.len();
+        true
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::behavior::{Behavior, DropReason};
+use crate::behavior::{Behavior, DropReason, IcmpKind, Suppressed};
 use crate::stamp_sender::REPLY_ERRORS;
 use stamp::reflector::Discard;
 
@@ -102,6 +102,14 @@ pub(crate) struct WorkerCounters {
     pub stamp_sent: AtomicU64,
     pub stamp_replies: AtomicU64,
     pub stamp_reply_errors: [AtomicU64; REPLY_ERRORS.len()],
+    /// ICMP errors sent, by [`IcmpKind::index`].
+    pub icmp_sent: [AtomicU64; IcmpKind::COUNT],
+    /// ICMP errors owed and not sent, by [`Suppressed::index`].
+    pub icmp_suppressed: [AtomicU64; Suppressed::COUNT],
+    /// ICMP errors owed and not sent for want of a rate-limit token.
+    pub icmp_rate_limited: AtomicU64,
+    /// TCP SYNs whose MSS option was lowered.
+    pub tcp_mss_clamped: AtomicU64,
     /// Frames received per port (index: PortId).
     pub port_rx: Box<[AtomicU64]>,
     /// Frames put on a tx ring per port (index: PortId).
@@ -125,6 +133,10 @@ impl WorkerCounters {
             stamp_sent: AtomicU64::new(0),
             stamp_replies: AtomicU64::new(0),
             stamp_reply_errors: std::array::from_fn(|_| AtomicU64::new(0)),
+            icmp_sent: std::array::from_fn(|_| AtomicU64::new(0)),
+            icmp_suppressed: std::array::from_fn(|_| AtomicU64::new(0)),
+            icmp_rate_limited: AtomicU64::new(0),
+            tcp_mss_clamped: AtomicU64::new(0),
         }
     }
 }
@@ -171,6 +183,14 @@ pub struct Counters {
     /// `stamp::sender::ReplyError::name` (every one present): consumed,
     /// and counted in [`Counters::total_drops`].
     pub stamp_reply_errors: BTreeMap<&'static str, u64>,
+    /// ICMP errors (every name present): sent, by kind and family
+    /// (`icmp6_packet_too_big`, `icmp4_time_exceeded`, ...; each is a
+    /// frame on a tx ring, the packet it is about counted under its drop
+    /// reason), `icmp_rate_limited`, and owed but not sent by reason
+    /// (`icmp_not_allowed`, `icmp_no_source`, `icmp_no_route`, ...).
+    pub icmp: BTreeMap<&'static str, u64>,
+    /// TCP SYNs whose MSS option the engine lowered (MSS clamping).
+    pub tcp_mss_clamped: u64,
     /// Frames received per worker (index = worker = rx queue).
     pub rx_per_worker: Vec<u64>,
     /// Frames received per port (index = PortId).
@@ -201,6 +221,12 @@ impl Counters {
             behaviors: Behavior::ALL.iter().map(|b| (b.name(), 0)).collect(),
             stamp_discards: Discard::ALL.iter().map(|d| (d.name(), 0)).collect(),
             stamp_reply_errors: REPLY_ERRORS.iter().map(|e| (e.name(), 0)).collect(),
+            icmp: IcmpKind::NAMES
+                .iter()
+                .chain(Suppressed::NAMES.iter())
+                .chain(["icmp_rate_limited"].iter())
+                .map(|n| (*n, 0))
+                .collect(),
             ..Counters::default()
         };
         for w in workers {
@@ -242,8 +268,22 @@ impl Counters {
                 *c.stamp_reply_errors.entry(e.name()).or_default() +=
                     w.stamp_reply_errors[i].load(Ordering::Relaxed);
             }
+            for (i, n) in IcmpKind::NAMES.iter().enumerate() {
+                *c.icmp.entry(n).or_default() += w.icmp_sent[i].load(Ordering::Relaxed);
+            }
+            for (i, n) in Suppressed::NAMES.iter().enumerate() {
+                *c.icmp.entry(n).or_default() += w.icmp_suppressed[i].load(Ordering::Relaxed);
+            }
+            *c.icmp.entry("icmp_rate_limited").or_default() +=
+                w.icmp_rate_limited.load(Ordering::Relaxed);
+            c.tcp_mss_clamped += w.tcp_mss_clamped.load(Ordering::Relaxed);
         }
         c
+    }
+
+    /// An ICMP counter by name (0 if unknown).
+    pub fn icmp(&self, name: &str) -> u64 {
+        self.icmp.get(name).copied().unwrap_or(0)
     }
 
     /// A behaviour drop counter by name (0 if unknown).

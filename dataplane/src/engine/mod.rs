@@ -199,6 +199,12 @@ pub struct EngineConfig {
     /// empty set; publish sessions into it at any time, see
     /// [`Engine::stamp_senders`]).
     pub stamp_senders: Arc<SenderSessions>,
+    /// ICMP errors (Time Exceeded, Packet Too Big, ...) each worker may
+    /// send per second (default 1000, the kernel's `icmp_msgs_per_sec`;
+    /// 0: none), and the burst (default 50, `icmp_msgs_burst`).
+    pub icmp_rate: u32,
+    /// See [`EngineConfig::icmp_rate`].
+    pub icmp_burst: u32,
 }
 
 impl fmt::Debug for EngineConfig {
@@ -216,6 +222,8 @@ impl fmt::Debug for EngineConfig {
             .field("steering", &self.steering)
             .field("resolve", &self.resolve.as_ref().map(|_| ".."))
             .field("stamp_senders", &self.stamp_senders)
+            .field("icmp_rate", &self.icmp_rate)
+            .field("icmp_burst", &self.icmp_burst)
             .finish()
     }
 }
@@ -237,6 +245,8 @@ impl EngineConfig {
             steering: Steering::LibxdpDefault,
             resolve: None,
             stamp_senders: SenderSessions::new(),
+            icmp_rate: 1000,
+            icmp_burst: 50,
         }
     }
 }
@@ -504,6 +514,7 @@ impl Engine {
 
         // Interfaces and queues first: the clearest errors.
         let mut ifindexes = Vec::with_capacity(nports);
+        let mut mtus = Vec::with_capacity(nports);
         for p in &config.ports {
             let name =
                 CString::new(p.ifname.as_str()).map_err(|_| EngineError::InterfaceNotFound {
@@ -529,6 +540,7 @@ impl Engine {
                 });
             }
             ifindexes.push(ifindex);
+            mtus.push(interface_mtu(&p.ifname).unwrap_or(usize::MAX));
         }
 
         let umem_err = |message: String| EngineError::Umem {
@@ -590,7 +602,7 @@ impl Engine {
         let result = (|| {
             for w in 0..workers {
                 let mut sockets = Vec::with_capacity(nports);
-                for p in &config.ports {
+                for (p, &mtu) in config.ports.iter().zip(&mtus) {
                     let queue = w as u32;
                     let iface = p
                         .ifname
@@ -631,7 +643,9 @@ impl Engine {
                             })?;
                     }
                     fds.push((p.id, queue, fd));
-                    sockets.push(PortSocket::new(p, tx, rx, fq, cq, fd, config.batch_size));
+                    sockets.push(
+                        PortSocket::new(p, tx, rx, fq, cq, fd, config.batch_size).with_mtu(mtu),
+                    );
                 }
                 per_worker_sockets.push(sockets);
             }
@@ -681,6 +695,7 @@ impl Engine {
                 stop.clone(),
                 (w, workers, config.stamp_senders.clone()),
             );
+            worker.set_icmp_limit(config.icmp_rate, config.icmp_burst);
             worker.prime();
             let core = config.cores.get(w).copied();
             let handle = std::thread::Builder::new()
@@ -785,4 +800,33 @@ impl Drop for Engine {
             let _ = self.shutdown();
         }
     }
+}
+
+/// The MTU of interface `ifname` in the calling thread's network namespace
+/// (`SIOCGIFMTU`), or `None` if it cannot be read.
+fn interface_mtu(ifname: &str) -> Option<usize> {
+    if ifname.len() >= libc::IFNAMSIZ {
+        return None;
+    }
+    // SAFETY: a plain datagram socket, closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: ifreq is plain old data; the name fits (checked above) and
+    // stays NUL-terminated.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(ifname.bytes()) {
+        *d = s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFMTU reads the name and writes ifru_mtu of `req`.
+    let rc = unsafe { libc::ioctl(fd, libc::SIOCGIFMTU, &mut req) };
+    // SAFETY: our own descriptor.
+    unsafe { libc::close(fd) };
+    if rc < 0 {
+        return None;
+    }
+    // SAFETY: the kernel filled the union's MTU member.
+    let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+    usize::try_from(mtu).ok().filter(|&m| m > 0)
 }

@@ -9,11 +9,15 @@ use std::time::{Duration, Instant};
 
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, TxQueue, Umem};
 
+use crate::behavior::icmp::IcmpRateLimit;
 use crate::behavior::local::{
     grow_udp_payload, local_udp, originate_udp, originated_header_len, reply_header_len,
     reply_in_place_to, LocalUdp,
 };
-use crate::behavior::{process, route_originated, DropReason, Packet, Verdict};
+use crate::behavior::mss::clamp_at_overlay_edge;
+use crate::behavior::{
+    icmp_error, process, route_originated, too_big_kind, DropReason, IcmpKind, Packet, Verdict,
+};
 use crate::fib::{Fib, PortId, Published, VrfId};
 use crate::neighbor::{Mac, NeighborTable};
 use crate::stamp_sender::{
@@ -59,6 +63,9 @@ pub(crate) struct PortSocket {
     starved: bool,
     /// Descriptors to transmit, collected while processing one rx batch.
     pending: Vec<FrameDesc>,
+    /// The interface's MTU (IP packet octets) when the engine started:
+    /// longer packets are not sent (`mtu_exceeded`).
+    mtu: usize,
 }
 
 impl PortSocket {
@@ -84,7 +91,14 @@ impl PortSocket {
             in_tx: 0,
             starved: false,
             pending: Vec::with_capacity(batch),
+            mtu: usize::MAX,
         }
+    }
+
+    /// Sets the port's MTU (IP packet octets).
+    pub(crate) fn with_mtu(mut self, mtu: usize) -> PortSocket {
+        self.mtu = mtu;
+        self
     }
 
     /// Non-blocking `sendto`: makes the kernel process the tx ring (copy
@@ -168,6 +182,10 @@ pub(crate) struct Worker {
     active: Vec<ActiveSender>,
     active_spare: Vec<ActiveSender>,
     counters: Arc<WorkerCounters>,
+    /// Limits the ICMP errors this worker sends.
+    icmp_limit: IcmpRateLimit,
+    /// The origin of the rate limiter's clock.
+    started: Instant,
     fib: Arc<Published<Fib>>,
     neighbors: Arc<Published<NeighborTable>>,
     stop: Arc<AtomicBool>,
@@ -237,11 +255,19 @@ impl Worker {
             active: Vec::with_capacity(MAX_SENDER_SESSIONS),
             active_spare: Vec::with_capacity(MAX_SENDER_SESSIONS),
             counters,
+            icmp_limit: IcmpRateLimit::new(1000, 50),
+            started: Instant::now(),
             fib,
             neighbors,
             stop,
             sockets,
         }
+    }
+
+    /// At most `rate` ICMP errors a second from this worker, in bursts of
+    /// `burst` (0: none).
+    pub(crate) fn set_icmp_limit(&mut self, rate: u32, burst: u32) {
+        self.icmp_limit = IcmpRateLimit::new(rate, burst);
     }
 
     /// The loop; returns where the frames are when told to stop.
@@ -438,12 +464,66 @@ impl Worker {
         match verdict {
             Verdict::Forward { port, next_hop } => {
                 let (start, l3_len) = (pkt.start(), pkt.len());
+                let mtu = self.egress_index(port).map(|e| self.sockets[e].mtu);
+                if let Some(clamp) = fib.tcp_mss_clamp() {
+                    let port_mtu = |p| self.egress_index(p).map(|e| self.sockets[e].mtu);
+                    if clamp_at_overlay_edge(fib, &mut pkt, clamp, data + ETH_LEN, port, port_mtu) {
+                        bump(&self.counters.tcp_mss_clamped, 1);
+                    }
+                }
+                if let Some(mtu) = mtu.filter(|&mtu| l3_len > mtu) {
+                    // Would be lost on the wire (or by the driver): an
+                    // error to the source instead, so PMTUD can work.
+                    bump(&self.counters.drops[DropReason::MtuExceeded.index()], 1);
+                    return match too_big_kind(&pkt, l3_len, mtu) {
+                        Some(kind) => self.icmp_reply(desc, data, pkt, kind, fib, neighbors),
+                        None => self.free.push(desc),
+                    };
+                }
                 self.forward(desc, data, start, l3_len, port, next_hop, neighbors);
             }
             Verdict::Local => self.local(desc, data, pkt, fib, neighbors, received_ns),
             Verdict::PassToKernel => self.drop_engine(EngineDrop::PassToKernelUnsupported, desc),
             Verdict::Drop(reason) => {
                 bump(&self.counters.drops[reason.index()], 1);
+                match pkt.icmp() {
+                    Some(kind) => self.icmp_reply(desc, data, pkt, kind, fib, neighbors),
+                    None => self.free.push(desc),
+                }
+            }
+        }
+    }
+
+    /// The ICMP error `kind` about a dropped packet (already counted),
+    /// built in its frame and routed back to its source; rate limited.
+    #[inline(never)]
+    fn icmp_reply(
+        &mut self,
+        desc: FrameDesc,
+        data: usize,
+        mut pkt: Packet<'_>,
+        kind: IcmpKind,
+        fib: &Fib,
+        neighbors: &NeighborTable,
+    ) {
+        match icmp_error(fib, &mut pkt, kind) {
+            Ok((Verdict::Forward { port, next_hop }, counter)) => {
+                let now_ns = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                if !self.icmp_limit.allow(now_ns) {
+                    bump(&self.counters.icmp_rate_limited, 1);
+                    return self.free.push(desc);
+                }
+                bump(&self.counters.icmp_sent[counter], 1);
+                let (start, l3_len) = (pkt.start(), pkt.len());
+                self.forward(desc, data, start, l3_len, port, next_hop, neighbors);
+            }
+            Ok(_) => {
+                let i = crate::behavior::Suppressed::NoRoute.index();
+                bump(&self.counters.icmp_suppressed[i], 1);
+                self.free.push(desc);
+            }
+            Err(why) => {
+                bump(&self.counters.icmp_suppressed[why.index()], 1);
                 self.free.push(desc);
             }
         }

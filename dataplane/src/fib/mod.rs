@@ -25,7 +25,7 @@ mod snapshot;
 pub use lpm::{Address, Lpm, Lpm4, Lpm4Builder, Lpm6, Lpm6Builder, LpmBuilder, MAX_PREFIXES};
 pub use publish::{Published, Snapshot};
 pub use sid::{LocalSidTable, LocalSidTableBuilder};
-pub use snapshot::{Fib, FibBuilder, StampReflection, MAX_VRFS};
+pub use snapshot::{Fib, FibBuilder, StampReflection, ICMP_V4_DUMMY_SOURCE, MAX_VRFS};
 
 /// A bad route, SID or table request, naming the input that was wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -34,7 +34,15 @@ pub struct Fib {
     /// is then routed normally.
     policy_egress: Vec<Option<Adjacency>>,
     stamp: Option<StampReflection>,
+    /// Source addresses of the ICMP errors the router sends, per VRF.
+    icmp_sources: Vec<(VrfId, std::net::IpAddr)>,
+    tcp_mss_clamp: Option<crate::behavior::MssClamp>,
 }
+
+/// Source of ICMPv4 errors in a VRF with no configured IPv4 source: the
+/// IPv4 dummy address `192.0.0.8` (RFC 7600 §4.8), reserved for exactly
+/// this (see docs/decisions/0006-icmp-errors.md).
+pub const ICMP_V4_DUMMY_SOURCE: Ipv4Addr = Ipv4Addr::new(192, 0, 0, 8);
 
 /// The inline STAMP Session-Reflector: which UDP port it answers and how.
 #[derive(Debug, Clone)]
@@ -88,6 +96,39 @@ impl Fib {
         &self.local_sids
     }
 
+    /// Source of the ICMPv4 errors the router sends about a packet of
+    /// `vrf`: the address set for it, else [`ICMP_V4_DUMMY_SOURCE`].
+    #[inline]
+    pub fn icmp_source_v4(&self, vrf: VrfId) -> Ipv4Addr {
+        self.icmp_sources
+            .iter()
+            .find_map(|&(v, a)| match a {
+                std::net::IpAddr::V4(a) if v == vrf => Some(a),
+                _ => None,
+            })
+            .unwrap_or(ICMP_V4_DUMMY_SOURCE)
+    }
+
+    /// Source of the ICMPv6 errors the router sends about a packet of
+    /// `vrf`: the address set for `vrf`, else the one set for the underlay
+    /// (the router's own address), else none (no ICMPv6 error is sent).
+    #[inline]
+    pub fn icmp_source_v6(&self, vrf: VrfId) -> Option<Ipv6Addr> {
+        let find = |vrf: VrfId| {
+            self.icmp_sources.iter().find_map(|&(v, a)| match a {
+                std::net::IpAddr::V6(a) if v == vrf => Some(a),
+                _ => None,
+            })
+        };
+        find(vrf).or_else(|| find(UNDERLAY))
+    }
+
+    /// TCP MSS clamping of SYNs entering and leaving the overlay, if on.
+    #[inline]
+    pub fn tcp_mss_clamp(&self) -> Option<crate::behavior::MssClamp> {
+        self.tcp_mss_clamp
+    }
+
     /// The STAMP reflector, if one is configured.
     #[inline]
     pub fn stamp_reflector(&self) -> Option<&StampReflection> {
@@ -103,6 +144,8 @@ pub struct FibBuilder {
     sids: LocalSidTableBuilder<SidBehavior>,
     policies: Vec<EncapPolicy>,
     stamp: Option<StampReflection>,
+    icmp_sources: Vec<(VrfId, std::net::IpAddr)>,
+    tcp_mss_clamp: Option<crate::behavior::MssClamp>,
 }
 
 impl Default for FibBuilder {
@@ -128,7 +171,27 @@ impl FibBuilder {
             sids: LocalSidTableBuilder::new(),
             policies: Vec::new(),
             stamp: None,
+            icmp_sources: Vec::new(),
+            tcp_mss_clamp: None,
         }
+    }
+
+    /// Clamps the MSS of TCP SYNs entering and leaving the overlay
+    /// (`None`: off, the default).
+    pub fn set_tcp_mss_clamp(&mut self, clamp: Option<crate::behavior::MssClamp>) -> &mut Self {
+        self.tcp_mss_clamp = clamp;
+        self
+    }
+
+    /// The source address of the ICMP errors (Time Exceeded, Packet Too
+    /// Big, ...) the router sends about packets of `vrf`, for the family of
+    /// `addr` (replaces an earlier one of that family). An IPv6 source set
+    /// for the underlay serves every VRF without one of its own.
+    pub fn set_icmp_source(&mut self, vrf: VrfId, addr: std::net::IpAddr) -> &mut Self {
+        self.icmp_sources
+            .retain(|&(v, a)| !(v == vrf && a.is_ipv4() == addr.is_ipv4()));
+        self.icmp_sources.push((vrf, addr));
+        self
     }
 
     /// Answers STAMP test packets for the router (to a local SID or a
@@ -288,6 +351,8 @@ impl FibBuilder {
             policies: self.policies.clone(),
             policy_egress,
             stamp: self.stamp.clone(),
+            icmp_sources: self.icmp_sources.clone(),
+            tcp_mss_clamp: self.tcp_mss_clamp,
         })
     }
 }
