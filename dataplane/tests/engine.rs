@@ -1130,6 +1130,43 @@ fn icmp_errors_are_rate_limited() {
     assert!(sent >= 1 && limited >= 1, "{:?}", c.icmp);
     // The pings that got an error are exactly those the kernel reports.
     assert_eq!(out.matches("Time exceeded").count() as u64, sent, "{out}");
+    // While a TTL-1 flood (100/s) spends every Time Exceeded token the
+    // moment it appears, a packet too big for the WAN still gets its Packet
+    // Too Big: path-MTU errors have a budget of their own (a TTL-1 flood
+    // must not stall PMTUD and TCP across the overlay).
+    for ns in ["h1", "h2"] {
+        r.lab
+            .exec_ok(ns, ["ip", "link", "set", "dev", "eth0", "mtu", "1500"])
+            .expect("mtu 1500");
+    }
+    let mut flood = r
+        .lab
+        .command(
+            "h1",
+            ["ping", "-6", "-q", "-t", "1", "-i", "0.01", "-c", "200", H2],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the TTL-1 flood");
+    std::thread::sleep(Duration::from_millis(700));
+    let big = run_text(
+        &r.lab,
+        "h1",
+        &[
+            "ping", "-6", "-M", "do", "-s", "1400", "-c", "1", "-W", "1", H2,
+        ],
+    );
+    let _ = flood.wait();
+    let c = r.engine().counters();
+    assert_eq!(c.icmp("icmp6_packet_too_big"), 1, "{big}\n{:?}", c.icmp);
+    assert!(
+        c.icmp("icmp_rate_limited") > limited + 100,
+        "the flood did not spend the budget: {:?}",
+        c.icmp
+    );
+    let route6 = run_text(&r.lab, "h1", &["ip", "-6", "route", "get", H2]);
+    assert!(route6.contains("mtu 1420"), "{route6}\n{big}");
     let acc = r.stop();
     assert!(acc.balanced(), "frames leaked: {acc:?}");
 }

@@ -552,6 +552,10 @@ fn never_an_error_about_an_error_or_to_a_non_unicast_source() {
     let mcast6 = udp6("ff02::1".parse().unwrap(), FAR6, 1, 100);
     let unspec6 = udp6(Ipv6Addr::UNSPECIFIED, FAR6, 1, 100);
     let zero4 = udp4(Ipv4Addr::new(0, 0, 0, 0), FAR4, 1, true, 100);
+    // Sources a packet through this router cannot really have.
+    let loop6 = udp6(Ipv6Addr::LOCALHOST, FAR6, 1, 100);
+    let ll6 = udp6("fe80::1".parse().unwrap(), FAR6, 1, 100);
+    let mapped6 = udp6("::ffff:10.0.0.1".parse().unwrap(), FAR6, 1, 100);
     for (name, input, allowed) in [
         ("icmpv6 error", err6, false),
         ("icmpv6 echo", echo6, true),
@@ -559,6 +563,9 @@ fn never_an_error_about_an_error_or_to_a_non_unicast_source() {
         ("multicast source", mcast6, false),
         ("unspecified source", unspec6, false),
         ("zero source", zero4, false),
+        ("loopback source", loop6, false),
+        ("link-local source", ll6, false),
+        ("IPv4-mapped source", mapped6, false),
     ] {
         let mut buf = buffer(&input);
         let mut pkt = Packet::new(&mut buf, HEADROOM, input.len()).unwrap();
@@ -735,5 +742,69 @@ proptest! {
                 prop_assert!(pkt.len() <= MIN_MTU_V6 + MAX_ENCAP_LEN);
             }
         }
+    }
+}
+
+/// A packet decapsulated here (End.DT46) whose VRF route leads into a
+/// policy again: this edge forwards the inner packet, so it decrements the
+/// TTL / Hop Limit, and answers Time Exceeded when it runs out. Without the
+/// decrement two edges whose VRF routes point at each other pass a packet
+/// back and forth for ever (each encapsulation starts a fresh outer Hop
+/// Limit). Checked with the wire views: the inner IPv4 header checksum
+/// must still verify.
+#[test]
+fn a_packet_decapsulated_and_encapsulated_again_loses_one_hop() {
+    let fib = edge(true);
+    for (inner, v4) in [
+        (udp4(Ipv4Addr::new(192, 0, 2, 9), FAR4, 9, true, 100), true),
+        (udp6(REMOTE_SRC, FAR6, 9, 100), false),
+    ] {
+        let next = if v4 {
+            IpProtocol::IPV4
+        } else {
+            IpProtocol::IPV6
+        };
+        let total = 40 + inner.len();
+        let mut outer = ip6(REMOTE_SRC, DT46, 60, &[], next, total);
+        outer[40..].copy_from_slice(&inner);
+        let mut buf = buffer(&outer);
+        let mut pkt = Packet::new(&mut buf, HEADROOM, outer.len()).unwrap();
+        assert_eq!(process(&fib, UNDERLAY, &mut pkt), wan(), "v4 {v4}");
+        let again = &pkt.data()[OVERHEAD..];
+        if v4 {
+            let ip = Ipv4Packet::new_checked(again).unwrap();
+            assert_eq!(ip.ttl(), 8);
+            assert!(
+                ip.verify_checksum(),
+                "inner IPv4 checksum after the decrement"
+            );
+        } else {
+            assert_eq!(Ipv6Packet::new_checked(again).unwrap().hop_limit(), 8);
+        }
+        // Everything but the TTL / Hop Limit (and the IPv4 checksum) as sent.
+        let (ttl_at, sum_at) = if v4 { (8, 10..12) } else { (7, 0..0) };
+        for (i, (a, b)) in again.iter().zip(&inner).enumerate() {
+            if i != ttl_at && !sum_at.contains(&i) {
+                assert_eq!(a, b, "octet {i} changed (v4 {v4})");
+            }
+        }
+        // With 1 left it is the end of the line: Time Exceeded.
+        let mut last = inner.clone();
+        if v4 {
+            last[8] = 1;
+            let mut ip = Ipv4Packet::new_unchecked(&mut last[..]);
+            ip.fill_checksum();
+        } else {
+            last[7] = 1;
+        }
+        let mut outer = ip6(REMOTE_SRC, DT46, 60, &[], next, total);
+        outer[40..].copy_from_slice(&last);
+        let mut buf = buffer(&outer);
+        let mut pkt = Packet::new(&mut buf, HEADROOM, outer.len()).unwrap();
+        assert!(
+            matches!(process(&fib, UNDERLAY, &mut pkt), Verdict::Drop(_)),
+            "v4 {v4}"
+        );
+        assert_eq!(pkt.icmp(), Some(IcmpKind::TimeExceeded), "v4 {v4}");
     }
 }

@@ -57,6 +57,14 @@ pub enum IcmpKind {
 }
 
 impl IcmpKind {
+    /// Path-MTU errors (Packet Too Big, Fragmentation Needed): they have a
+    /// rate budget of their own, so a flood that draws other errors (TTL 1
+    /// packets, say) cannot starve path-MTU discovery; Linux exempts them
+    /// from its ICMP rate mask for the same reason.
+    pub const fn is_path_mtu(self) -> bool {
+        matches!(self, IcmpKind::PacketTooBig { .. })
+    }
+
     /// How many counters [`IcmpKind::index`] indexes (per family).
     pub const COUNT: usize = 6;
 
@@ -102,17 +110,21 @@ pub enum Suppressed {
     /// No route back to the packet's source, or the route would not carry
     /// the error (blackhole, local, a loop).
     NoRoute,
+    /// The error, with the encapsulation that carries it back, is longer
+    /// than the MTU of the port it would leave by.
+    TooBig,
 }
 
 impl Suppressed {
     /// How many there are.
-    pub const COUNT: usize = 4;
+    pub const COUNT: usize = 5;
     /// Counter names, by [`Suppressed::index`].
     pub const NAMES: [&'static str; Suppressed::COUNT] = [
         "icmp_not_allowed",
         "icmp_no_source",
         "icmp_no_headroom",
         "icmp_no_route",
+        "icmp_too_big",
     ];
 
     /// Dense counter index.
@@ -121,9 +133,16 @@ impl Suppressed {
     }
 }
 
-/// True for an address an error may be sent to (RFC 4443 §2.4(e.6)).
+/// True for an address an error may be sent to (RFC 4443 §2.4(e.6)), and
+/// that a packet through this router can really come from: not loopback,
+/// not IPv4-mapped, not link-local (an error routed to fe80:: could leave by
+/// a default route into a tunnel).
 fn v6_unicast(a: Ipv6Addr) -> bool {
-    !(a.is_unspecified() || a.is_multicast())
+    !(a.is_unspecified()
+        || a.is_multicast()
+        || a.is_loopback()
+        || a.is_unicast_link_local()
+        || a.to_ipv4_mapped().is_some())
 }
 
 /// True for an address an error may be sent to (RFC 1812 §4.3.2.7: not

@@ -618,6 +618,10 @@ fn route_v6(fib: &Fib, vrf: VrfId, pkt: &mut Packet<'_>, passes: u8) -> Verdict 
 /// Forward counts no `ipv6_forward` behaviour. A destination that is one of
 /// our own SIDs runs that SID (bounded as any local SID chain).
 pub fn route_originated(fib: &Fib, pkt: &mut Packet<'_>) -> Verdict {
+    // The router's own packet: never the subject of an ICMP error (the
+    // received packet it was built over is gone), never forwarded as a
+    // transit packet.
+    pkt.clear_origin();
     let dst = match checked_v6(pkt) {
         Ok(dst) => dst,
         Err(reason) => return Verdict::Drop(reason),
@@ -673,6 +677,17 @@ fn encap(fib: &Fib, id: crate::fib::PolicyId, pkt: &mut Packet<'_>, passes: u8) 
         pkt.set_icmp(IcmpKind::TimeExceeded);
         return Verdict::Drop(reason);
     }
+    if passes > 0 && pkt.origin().is_some() {
+        // Decapsulated here and routed into a policy again: this edge
+        // forwards the inner packet as a router does, so it decrements its
+        // TTL / Hop Limit (≥ 2, checked above). Without it two edges whose
+        // VRF routes point at each other would pass a packet back and forth
+        // for ever, each encapsulation starting a fresh outer Hop Limit. A
+        // packet entering from a LAN port (passes 0) keeps its TTL, as
+        // Linux seg6 does (docs/decisions/0007); so does a packet the
+        // router originates (an ICMP error, a STAMP reply: no origin).
+        decrement_inner(pkt.data_mut());
+    }
     if let Err(reason) = h_encaps(pkt, policy) {
         return Verdict::Drop(reason);
     }
@@ -681,6 +696,23 @@ fn encap(fib: &Fib, id: crate::fib::PolicyId, pkt: &mut Packet<'_>, passes: u8) 
         // would give, without validating our own header and looking it up.
         Some(adj) => forward_v6(pkt, adj),
         None => route_v6(fib, UNDERLAY, pkt, passes + 1),
+    }
+}
+
+/// The forwarding decrement of an IP packet's TTL (with its header
+/// checksum) or Hop Limit; the caller has checked it is at least 2.
+#[inline]
+fn decrement_inner(data: &mut [u8]) {
+    match data.first().map(|b| b >> 4) {
+        Some(4) if data.len() >= crate::wire::ipv4::HEADER_LEN => {
+            let _ = Ipv4Packet::new_unchecked(data).decrement_ttl();
+        }
+        Some(6) if data.len() >= crate::wire::ipv6::HEADER_LEN => {
+            let mut ip = Ipv6Packet::new_unchecked(data);
+            let hl = ip.hop_limit();
+            ip.set_hop_limit(hl.saturating_sub(1));
+        }
+        _ => {}
     }
 }
 

@@ -182,8 +182,10 @@ pub(crate) struct Worker {
     active: Vec<ActiveSender>,
     active_spare: Vec<ActiveSender>,
     counters: Arc<WorkerCounters>,
-    /// Limits the ICMP errors this worker sends.
+    /// Limits the ICMP errors this worker sends, path-MTU errors apart
+    /// (`icmp_pmtu_limit`, same rate and burst).
     icmp_limit: IcmpRateLimit,
+    icmp_pmtu_limit: IcmpRateLimit,
     /// The origin of the rate limiter's clock.
     started: Instant,
     fib: Arc<Published<Fib>>,
@@ -256,6 +258,7 @@ impl Worker {
             active_spare: Vec::with_capacity(MAX_SENDER_SESSIONS),
             counters,
             icmp_limit: IcmpRateLimit::new(1000, 50),
+            icmp_pmtu_limit: IcmpRateLimit::new(1000, 50),
             started: Instant::now(),
             fib,
             neighbors,
@@ -268,6 +271,7 @@ impl Worker {
     /// `burst` (0: none).
     pub(crate) fn set_icmp_limit(&mut self, rate: u32, burst: u32) {
         self.icmp_limit = IcmpRateLimit::new(rate, burst);
+        self.icmp_pmtu_limit = IcmpRateLimit::new(rate, burst);
     }
 
     /// The loop; returns where the frames are when told to stop.
@@ -508,13 +512,29 @@ impl Worker {
     ) {
         match icmp_error(fib, &mut pkt, kind) {
             Ok((Verdict::Forward { port, next_hop }, counter)) => {
+                let (start, l3_len) = (pkt.start(), pkt.len());
+                // An error carried back through a tunnel must fit the port
+                // it leaves by (a Packet Too Big about a decapsulated packet
+                // crosses the WAN again).
+                let too_big = self
+                    .egress_index(port)
+                    .is_some_and(|e| l3_len > self.sockets[e].mtu);
+                if too_big {
+                    let i = crate::behavior::Suppressed::TooBig.index();
+                    bump(&self.counters.icmp_suppressed[i], 1);
+                    return self.free.push(desc);
+                }
                 let now_ns = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                if !self.icmp_limit.allow(now_ns) {
+                let limit = if kind.is_path_mtu() {
+                    &mut self.icmp_pmtu_limit
+                } else {
+                    &mut self.icmp_limit
+                };
+                if !limit.allow(now_ns) {
                     bump(&self.counters.icmp_rate_limited, 1);
                     return self.free.push(desc);
                 }
                 bump(&self.counters.icmp_sent[counter], 1);
-                let (start, l3_len) = (pkt.start(), pkt.len());
                 self.forward(desc, data, start, l3_len, port, next_hop, neighbors);
             }
             Ok(_) => {
