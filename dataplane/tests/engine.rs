@@ -392,64 +392,7 @@ fn ping_and_tcp_through_engine_encap_and_decap() {
     );
 
     // TCP: 1 MB from h1 to h2 and an echo of its length back.
-    let lab = &r.lab;
-    let listener = lab
-        .in_ns("h2", || {
-            TcpListener::bind(SocketAddr::new(IpAddr::V6(v6(H2)), 5001))
-        })
-        .unwrap()
-        .expect("listen in h2");
-    const BYTES: usize = 1 << 20;
-    std::thread::scope(|s| {
-        let server = s.spawn(move || {
-            listener.set_nonblocking(true).unwrap();
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            let mut conn = loop {
-                match listener.accept() {
-                    Ok((c, _)) => break c,
-                    Err(_) if std::time::Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(10))
-                    }
-                    Err(e) => panic!("no TCP connection arrived in h2: {e}"),
-                }
-            };
-            conn.set_nonblocking(false).unwrap();
-            conn.set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
-            let mut got = 0usize;
-            let mut buf = vec![0u8; 65536];
-            while got < BYTES {
-                let n = conn.read(&mut buf).expect("read");
-                if n == 0 {
-                    break;
-                }
-                got += n;
-            }
-            conn.write_all(&(got as u64).to_be_bytes()).unwrap();
-            got
-        });
-        let mut client = lab
-            .in_ns("h1", || {
-                TcpStream::connect_timeout(
-                    &SocketAddr::new(IpAddr::V6(v6(H2)), 5001),
-                    Duration::from_secs(5),
-                )
-            })
-            .unwrap()
-            .expect("connect h1 -> h2 through the engine");
-        client
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        client
-            .set_write_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let data = vec![0x5au8; BYTES];
-        client.write_all(&data).expect("send");
-        let mut echo = [0u8; 8];
-        client.read_exact(&mut echo).expect("echo");
-        assert_eq!(u64::from_be_bytes(echo) as usize, BYTES);
-        assert_eq!(server.join().unwrap(), BYTES);
-    });
+    tcp_transfer(&r.lab, IpAddr::V6(v6(H2)), 5001, 1 << 20);
     print_counters(r.engine());
 
     let acc = r.stop();
