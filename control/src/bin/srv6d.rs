@@ -378,6 +378,15 @@ enum StampCommand {
 }
 
 fn main() -> ExitCode {
+    // `srv6d run`: until its handlers are installed (first thing in `run`,
+    // before any file is read), a SIGHUP is ignored rather than fatal (its
+    // default action ends the process: exit 129 for one sent 5 ms after
+    // start, issue 15). Other subcommands keep the default.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "run") {
+        // SAFETY: setting a signal's disposition to SIG_IGN has no
+        // preconditions.
+        unsafe { libc::signal(libc::SIGHUP, libc::SIG_IGN) };
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => check(&config),
@@ -568,6 +577,41 @@ fn run(args: RunArgs) -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("srv6d run: cannot start the control runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The signal handlers are installed first of all, before the files are
+    // read and anything is attached: a SIGTERM during start-up cannot kill
+    // the process with XDP programs left on the interfaces, and a SIGHUP
+    // (its default action ends the process: issue 15 saw exit 129 for one
+    // sent 5 ms after start) is taken as a reload once the router is up.
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let _context = runtime.enter();
+        (|| {
+            Ok::<_, std::io::Error>((
+                signal(SignalKind::hangup())?,
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::terminate())?,
+            ))
+        })()
+    };
+    let (mut hup, mut int, mut term) = match signals {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("srv6d run: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
     // What to start with: the state file if it exists (the configuration
     // last applied through the API), else the configuration file, else
     // nothing (everything comes over gRPC).
@@ -635,39 +679,6 @@ fn run(args: RunArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("srv6d run: cannot start the control runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    // The signal handlers are installed before anything is attached, so a
-    // SIGTERM during start-up cannot kill the process with XDP programs left
-    // on the interfaces: it is seen once the router is up, which then stops
-    // cleanly.
-    let signals = {
-        use tokio::signal::unix::{signal, SignalKind};
-        let _context = runtime.enter();
-        (|| {
-            Ok::<_, std::io::Error>((
-                signal(SignalKind::hangup())?,
-                signal(SignalKind::interrupt())?,
-                signal(SignalKind::terminate())?,
-            ))
-        })()
-    };
-    let (mut hup, mut int, mut term) = match signals {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("srv6d run: cannot install signal handlers: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     // Listeners first: a taken port fails before anything is attached.
     let grpc_listener = match grpc_addr {
         Some(addr) => match runtime.block_on(tokio::net::TcpListener::bind(addr)) {
