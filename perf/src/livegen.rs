@@ -1038,7 +1038,11 @@ mod tests {
         // test's load), and whatever arrives is exact, of the right kind,
         // and unique.
         let (gen, rx) = run(0.0, 0.5, 500_000);
-        assert!(gen.offered > 10_000, "{gen:?}");
+        // The paced test's rate where this runs (a quarter inside the VM,
+        // where 8 475 frames came out under make test's load once: more
+        // than the VM's paced 2 500, fewer than the host's 10 000).
+        let paced_in_half_a_second = if lab::vm::in_vm() { 2_500 } else { 10_000 };
+        assert!(gen.offered > paced_in_half_a_second, "{gen:?}");
         assert_eq!(rx.other, 0, "{rx:?}");
         assert!(rx.intact > 0 && rx.intact <= gen.offered, "{rx:?} {gen:?}");
         assert_eq!(rx.distinct, rx.intact, "{rx:?}");
